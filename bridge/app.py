@@ -1,0 +1,82 @@
+"""The ASGI application: routes, lifespan and the objects they share, all passed in."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+
+from prometheus_client import CollectorRegistry
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import BaseRoute, Route
+from starlette.types import Receive, Scope, Send
+
+from bridge.callbacks import CallbackEndpoint, Lifecycle
+from bridge.clock import Clock
+from bridge.config import Settings
+from bridge.envelope import Envelope
+from bridge.health import Health
+from bridge.metrics import NO_INSTANCE, BridgeMetrics
+from bridge.providers import build
+from bridge.publisher import Publisher
+
+
+def create_app(
+    settings: Settings,
+    publisher: Publisher,
+    registry: CollectorRegistry,
+    clock: Clock,
+    lifecycle: Lifecycle | None = None,
+) -> Starlette:
+    """The bridge as a Starlette app. Nothing global: every dependency comes in here."""
+    lifecycle = lifecycle or Lifecycle()
+    metrics = BridgeMetrics(registry)
+    health = Health(publisher, lifecycle, metrics)
+    topics = settings.kafka.topics.by_type()
+    routes: list[BaseRoute] = []
+    for instance in settings.providers:
+        provider = build(instance, clock)
+        envelope = Envelope(instance.cloudevents_source, topics, settings.kafka.type_prefix)
+        endpoint = CallbackEndpoint(provider, envelope, publisher, metrics, clock, lifecycle, settings)
+        routes.append(Route(instance.path, endpoint, name=f"callback:{instance.name}"))
+        routes.append(Route(instance.path + "/{token}", endpoint))
+
+    async def metrics_endpoint(request: Request) -> Response:
+        metrics.kafka_connected.set(1 if publisher.ready else 0)
+        metrics.ready.set(1 if health.ready else 0)
+        body, content_type = metrics.exposition()
+        return Response(body, media_type=content_type)
+
+    routes += [
+        Route("/livez", health.livez, methods=["GET", "HEAD"]),
+        Route("/readyz", health.readyz, methods=["GET", "HEAD"]),
+        Route("/metrics", metrics_endpoint, methods=["GET"]),
+    ]
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        await publisher.start()
+        try:
+            yield
+        finally:
+            lifecycle.draining = True
+            await publisher.stop()
+
+    app = Starlette(routes=routes, lifespan=lifespan)
+    app.router.default = NotFound(metrics)
+    return app
+
+
+class NotFound:
+    """Unknown paths: a JSON 404, counted, and never echoing the path (it may hold a token)."""
+
+    def __init__(self, metrics: BridgeMetrics) -> None:
+        self._metrics = metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            return
+        self._metrics.callback_rejected(NO_INSTANCE, NO_INSTANCE, "not_found")
+        response = JSONResponse({"error": "not_found"}, status_code=404)
+        await response(scope, receive, send)

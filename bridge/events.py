@@ -1,0 +1,120 @@
+"""The canonical, provider-neutral event model: what every provider's callback becomes."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any, Final
+
+
+class EventType(StrEnum):
+    """The CloudEvents `type` of each canonical event, before any configured prefix."""
+
+    DELIVERY_RECEIPT = "sms.delivery_receipt"
+    INBOUND_MESSAGE = "sms.inbound_message"
+
+
+class Status(StrEnum):
+    """Provider-neutral outcome of a sent message."""
+
+    DELIVERED = "delivered"
+    UNDELIVERED = "undelivered"
+    UNKNOWN = "unknown"
+
+
+_ID_SEPARATOR: Final = "\x1f"
+
+
+def event_id(provider: str, type_: EventType, message_key: str, status_code: str, occurred_at: datetime) -> str:
+    """A deterministic event id: the same provider record always gives the same id.
+
+    sha256 over the five inputs joined by a unit separator, first 128 bits as 32 hex digits.
+    `message_key` is the provider's message id, or a stand-in derived from the record where the
+    provider gives none (see each provider's parse()).
+    """
+    material = _ID_SEPARATOR.join((provider, type_.value, message_key, status_code, format_time(occurred_at)))
+    return hashlib.sha256(material.encode("utf-8")).hexdigest()[:32]
+
+
+def format_time(moment: datetime) -> str:
+    """RFC 3339 in UTC with a `Z`, whole seconds unless the instant has a fraction (then ms)."""
+    moment = moment.astimezone(UTC)
+    if moment.microsecond:
+        return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryReceipt:
+    """A provider's report on a message we sent."""
+
+    provider: str
+    message_id: str
+    status: Status
+    status_code: str
+    status_detail: str | None
+    to: str
+    from_: str | None
+    occurred_at: datetime
+    received_at: datetime
+    segments: int | None
+    price: str | None
+    raw: dict[str, Any] | None = field(default=None, compare=False)
+
+    type: EventType = field(default=EventType.DELIVERY_RECEIPT, init=False)
+
+    @property
+    def id(self) -> str:
+        return event_id(self.provider, self.type, self.message_id, self.status_code, self.occurred_at)
+
+    @property
+    def key(self) -> str:
+        """The Kafka record key: all receipts of one message stay in order on one partition."""
+        return self.message_id
+
+    @property
+    def subject(self) -> str | None:
+        return self.message_id
+
+
+@dataclass(frozen=True, slots=True)
+class InboundMessage:
+    """An SMS a user sent to one of our numbers."""
+
+    provider: str
+    message_id: str | None
+    from_: str
+    to: str | None
+    text: str
+    occurred_at: datetime
+    received_at: datetime
+    segments: int | None
+    price: str | None
+    raw: dict[str, Any] | None = field(default=None, compare=False)
+    status_code: str = ""
+
+    type: EventType = field(default=EventType.INBOUND_MESSAGE, init=False)
+
+    @property
+    def id(self) -> str:
+        if self.message_id is not None:
+            message_key = self.message_id
+        else:
+            # No provider id (Tencent replies): the sender, receiver and text stand in for one.
+            digest = hashlib.sha256(self.text.encode("utf-8")).hexdigest()[:16]
+            message_key = f"{self.from_}|{self.to or ''}|{digest}"
+        return event_id(self.provider, self.type, message_key, self.status_code, self.occurred_at)
+
+    @property
+    def key(self) -> str:
+        """The Kafka record key: one conversation stays in order on one partition."""
+        return self.from_
+
+    @property
+    def subject(self) -> str | None:
+        return self.message_id
+
+
+SmsEvent = DeliveryReceipt | InboundMessage

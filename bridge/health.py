@@ -1,0 +1,37 @@
+"""Probes: /livez (the process answers) and /readyz (Kafka reachable, not draining)."""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse, Response
+
+from bridge.callbacks import Lifecycle
+from bridge.metrics import BridgeMetrics
+from bridge.publisher import Publisher
+
+
+class Health:
+    """The two probe endpoints. Neither touches the network; both are cheap."""
+
+    def __init__(self, publisher: Publisher, lifecycle: Lifecycle, metrics: BridgeMetrics) -> None:
+        self._publisher = publisher
+        self._lifecycle = lifecycle
+        self._metrics = metrics
+
+    @property
+    def ready(self) -> bool:
+        return self._publisher.ready and not self._lifecycle.draining
+
+    async def livez(self, request: Request) -> Response:
+        """The process and its event loop answer. Never depends on Kafka (no restart storms)."""
+        return PlainTextResponse("ok\n")
+
+    async def readyz(self, request: Request) -> Response:
+        """Ready when the publisher is connected, the broker answered recently, and not draining."""
+        ready = self.ready
+        self._metrics.ready.set(1 if ready else 0)
+        self._metrics.kafka_connected.set(1 if self._publisher.ready else 0)
+        if ready:
+            return PlainTextResponse("ready\n")
+        why = "draining" if self._lifecycle.draining else "kafka not connected"
+        return PlainTextResponse(f"not ready: {why}\n", status_code=503)

@@ -1,0 +1,111 @@
+"""Parsing helpers that several providers share: JSON, fields, numbers, times, prices."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, tzinfo
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+import orjson
+
+from bridge.errors import MalformedCallbackError
+
+
+def load_json(body: bytes) -> Any:
+    """Decode a UTF-8 JSON body; MalformedCallbackError names the rule broken."""
+    if not body.strip():
+        raise MalformedCallbackError("invalid_json", "body is empty")
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        if "utf-8" in str(exc).lower() or "surrogate" in str(exc).lower():
+            raise MalformedCallbackError("invalid_utf8", "body is not valid UTF-8") from exc
+        raise MalformedCallbackError("invalid_json", "body is not valid JSON") from exc
+
+
+def text_field(record: dict[str, Any], name: str, *, where: str = "") -> str:
+    """A required string field; numbers are accepted and turned into their decimal text."""
+    value = optional_text(record, name, where=where)
+    if value is None:
+        raise MalformedCallbackError("missing_field", f"{where}{name}: required")
+    return value
+
+
+def optional_text(record: dict[str, Any], name: str, *, where: str = "") -> str | None:
+    """An optional string field (absent or null gives None)."""
+    value = record.get(name)
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        raise MalformedCallbackError("invalid_field", f"{where}{name}: must be a string")
+    if isinstance(value, int | float):
+        return str(value)
+    if not isinstance(value, str):
+        raise MalformedCallbackError("invalid_field", f"{where}{name}: must be a string")
+    if "\x00" in value:
+        raise MalformedCallbackError("invalid_field", f"{where}{name}: must not contain NUL")
+    return value
+
+
+def e164(number: str, country_code: str | None = None) -> str:
+    """`+` and digits when the number is digits (with the country code prepended if given)."""
+    stripped = number.strip().replace(" ", "").replace("-", "")
+    if stripped.startswith("+") and stripped[1:].isdigit():
+        return stripped
+    if stripped.startswith("00") and stripped[2:].isdigit() and country_code is None:
+        return "+" + stripped[2:]
+    if stripped.isdigit() and stripped.isascii():
+        if country_code:
+            cc = country_code.strip().lstrip("+")
+            if cc.isdigit() and cc.isascii():
+                return "+" + cc + stripped
+            return number
+        return "+" + stripped
+    return number
+
+
+def local_time(text: str, zone: tzinfo, *, where: str) -> datetime:
+    """`yyyy-MM-dd HH:mm:ss` in a provider's zone (or with its own offset) -> aware UTC."""
+    try:
+        parsed = datetime.fromisoformat(text)
+    except ValueError as exc:
+        raise MalformedCallbackError("invalid_field", f"{where}: must be a time 'yyyy-MM-dd HH:mm:ss'") from exc
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=zone)
+    return parsed.astimezone(UTC)
+
+
+def unix_time(value: Any, *, where: str) -> datetime:
+    """UNIX seconds (a number or a decimal string) -> aware UTC."""
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        raise MalformedCallbackError("invalid_field", f"{where}: must be UNIX seconds")
+    try:
+        seconds = float(value)
+        if not 0 <= seconds < 253402300800:  # year 10000
+            raise ValueError("out of range")
+        return datetime.fromtimestamp(seconds, UTC)
+    except (ValueError, OverflowError) as exc:
+        raise MalformedCallbackError("invalid_field", f"{where}: must be UNIX seconds") from exc
+
+
+def decimal_text(value: str | None, *, where: str) -> str | None:
+    """A price as a decimal string, never a float: validated, kept as written."""
+    if value is None or value == "":
+        return None
+    try:
+        number = Decimal(value)
+    except InvalidOperation as exc:
+        raise MalformedCallbackError("invalid_field", f"{where}: must be a decimal number") from exc
+    if not number.is_finite():
+        raise MalformedCallbackError("invalid_field", f"{where}: must be a finite decimal number")
+    return value.strip()
+
+
+def count(value: str | None, *, where: str) -> int | None:
+    """A small non-negative integer given as text (segments)."""
+    if value is None or value == "":
+        return None
+    text = value.strip()
+    if not (text.isdigit() and text.isascii()) or len(text) > 6:
+        raise MalformedCallbackError("invalid_field", f"{where}: must be a non-negative integer")
+    return int(text)

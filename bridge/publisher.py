@@ -1,0 +1,164 @@
+"""Publishing records to Kafka: the only module that imports aiokafka."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Sequence
+from typing import Any, Final, Protocol
+
+from aiokafka import AIOKafkaProducer  # type: ignore[import-untyped]
+from aiokafka.errors import KafkaError, KafkaTimeoutError  # type: ignore[import-untyped]
+from aiokafka.helpers import create_ssl_context  # type: ignore[import-untyped]
+
+from bridge.config import KafkaSettings
+from bridge.envelope import KafkaRecord
+from bridge.errors import PublishError
+
+log = logging.getLogger(__name__)
+
+PROBE_INTERVAL_SECONDS: Final = 2.0
+STALE_AFTER_SECONDS: Final = 10.0
+RECONNECT_BACKOFF_SECONDS: Final = (0.2, 0.5, 1.0, 2.0, 5.0)
+
+
+class Publisher(Protocol):
+    """Writes records to Kafka.
+
+    publish() returns only when Kafka has acknowledged every record it was given (acks=all);
+    otherwise it raises PublishError, and the caller may assume nothing about which records,
+    if any, were stored (a retry writes them again with the same event ids). It raises
+    nothing else. `ready` is true when the producer is connected and the broker answered
+    recently. stop() flushes what is in flight, then closes.
+    """
+
+    @property
+    def ready(self) -> bool: ...
+
+    async def start(self) -> None: ...
+
+    async def stop(self) -> None: ...
+
+    async def publish(self, records: Sequence[KafkaRecord]) -> None: ...
+
+
+def producer_options(settings: KafkaSettings) -> dict[str, Any]:
+    """aiokafka producer options from the settings (acks=all, always)."""
+    options: dict[str, Any] = {
+        "bootstrap_servers": list(settings.bootstrap_servers),
+        "client_id": settings.client_id,
+        "acks": "all",
+        "enable_idempotence": settings.enable_idempotence,
+        "linger_ms": settings.linger_ms,
+        "max_batch_size": settings.max_batch_bytes,
+        "max_request_size": max(settings.max_batch_bytes, 2 * 1024 * 1024),
+        "compression_type": settings.compression_type,
+        "request_timeout_ms": max(1000, int(settings.produce_timeout_seconds * 1000)),
+        "security_protocol": settings.security_protocol,
+    }
+    if settings.security_protocol in ("SSL", "SASL_SSL"):
+        context = create_ssl_context(
+            cafile=settings.ssl_cafile, certfile=settings.ssl_certfile, keyfile=settings.ssl_keyfile
+        )
+        context.check_hostname = settings.ssl_check_hostname
+        options["ssl_context"] = context
+    if settings.security_protocol.startswith("SASL_"):
+        options["sasl_mechanism"] = settings.sasl_mechanism
+        options["sasl_plain_username"] = settings.sasl_username
+        options["sasl_plain_password"] = settings.sasl_password.reveal() if settings.sasl_password else None
+    return options
+
+
+class KafkaPublisher:
+    """A Publisher on aiokafka that connects in the background and keeps probing the broker."""
+
+    def __init__(self, settings: KafkaSettings) -> None:
+        self._settings = settings
+        self._deadline = settings.produce_timeout_seconds
+        self._producer: Any = None
+        self._task: asyncio.Task[None] | None = None
+        self._last_ok = 0.0
+        self._stopping = False
+        self._connected = asyncio.Event()
+
+    @property
+    def ready(self) -> bool:
+        return self._producer is not None and time.monotonic() - self._last_ok < STALE_AFTER_SECONDS
+
+    async def start(self) -> None:
+        """Start connecting; returns at once. The first connection is awaited up to a second."""
+        self._task = asyncio.create_task(self._run(), name="kafka-publisher")
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._connected.wait(), 1.0)
+
+    async def _run(self) -> None:
+        attempt = 0
+        while not self._stopping:
+            producer = AIOKafkaProducer(**producer_options(self._settings))
+            try:
+                await producer.start()
+            except (KafkaError, OSError) as exc:
+                await _close_quietly(producer)
+                delay = RECONNECT_BACKOFF_SECONDS[min(attempt, len(RECONNECT_BACKOFF_SECONDS) - 1)]
+                attempt += 1
+                log.warning(
+                    "kafka connect failed",
+                    extra={"event": "kafka_connect_failed", "error": type(exc).__name__, "retry_in": delay},
+                )
+                await asyncio.sleep(delay)
+                continue
+            self._producer = producer
+            self._last_ok = time.monotonic()
+            self._connected.set()
+            log.info("kafka producer connected", extra={"event": "kafka_connected"})
+            break
+        while not self._stopping:
+            await asyncio.sleep(PROBE_INTERVAL_SECONDS)
+            try:
+                async with asyncio.timeout(PROBE_INTERVAL_SECONDS * 2):
+                    await self._producer.client.fetch_all_metadata()
+                self._last_ok = time.monotonic()
+            except (KafkaError, OSError, TimeoutError) as exc:
+                log.warning("kafka probe failed", extra={"event": "kafka_probe_failed", "error": type(exc).__name__})
+
+    async def stop(self) -> None:
+        """Flush what is in flight, then close the producer."""
+        self._stopping = True
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        if self._producer is not None:
+            producer, self._producer = self._producer, None
+            with contextlib.suppress(KafkaError, OSError, TimeoutError):
+                async with asyncio.timeout(self._deadline):
+                    await producer.flush()
+            await _close_quietly(producer)
+
+    async def publish(self, records: Sequence[KafkaRecord]) -> None:
+        producer = self._producer
+        if producer is None:
+            raise PublishError("not_connected", "Kafka producer is not connected")
+        try:
+            async with asyncio.timeout(self._deadline):
+                futures = [await producer.send(r.topic, r.value, key=r.key, headers=list(r.headers)) for r in records]
+                await asyncio.gather(*futures)
+        except TimeoutError as exc:
+            raise PublishError("timeout", "Kafka did not acknowledge within the produce deadline") from exc
+        except KafkaTimeoutError as exc:
+            raise PublishError("timeout", "Kafka request timed out") from exc
+        except KafkaError as exc:
+            raise PublishError(
+                "broker_error",
+                f"Kafka refused the write: {type(exc).__name__}",
+                retriable=bool(getattr(exc, "retriable", True)),
+            ) from exc
+        self._last_ok = time.monotonic()
+
+
+async def _close_quietly(producer: Any) -> None:
+    with contextlib.suppress(KafkaError, OSError, TimeoutError, RuntimeError):
+        async with asyncio.timeout(5.0):
+            await producer.stop()

@@ -1,0 +1,63 @@
+"""Keeping secrets and personal data out of logs, errors and metrics."""
+
+from __future__ import annotations
+
+from typing import Any, Final
+
+MASK: Final = "**********"
+
+
+class Secret:
+    """A secret value, masked in `repr` and `str`; read it with `reveal()` at the point of use."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def reveal(self) -> str:
+        return self._value
+
+    def __repr__(self) -> str:
+        return f"Secret('{MASK}')"
+
+    def __str__(self) -> str:
+        return MASK
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Secret) and other._value == self._value
+
+    def __hash__(self) -> int:
+        return hash(self._value)
+
+    def __bool__(self) -> bool:
+        return bool(self._value)
+
+    @classmethod
+    def __get_pydantic_core_schema__(cls, source: Any, handler: Any) -> Any:
+        """Let pydantic settings declare `Secret` fields: a non-empty string, masked when dumped."""
+        from pydantic_core import core_schema
+
+        return core_schema.no_info_after_validator_function(
+            cls,
+            core_schema.str_schema(min_length=1),
+            serialization=core_schema.plain_serializer_function_ser_schema(str),
+        )
+
+
+def mask_phone(number: str | None) -> str | None:
+    """Keep a number's country-code-ish head and last two digits: `+8613800138000` -> `+86*******00`."""
+    if number is None:
+        return None
+    n = len(number)
+    if n <= 4:
+        return "*" * n
+    head = 3 if number.startswith("+") else 2
+    return number[:head] + "*" * (n - head - 2) + number[-2:]
+
+
+def mask_text(text: str | None) -> str | None:
+    """Message text is never logged; only its length is."""
+    if text is None:
+        return None
+    return f"<{len(text)} chars>"

@@ -1,0 +1,69 @@
+"""Running the app under uvicorn: draining on SIGTERM, then a bounded graceful shutdown."""
+
+from __future__ import annotations
+
+import logging
+from types import FrameType
+
+import uvicorn
+from prometheus_client import CollectorRegistry
+from starlette.applications import Starlette
+
+from bridge.callbacks import Lifecycle
+from bridge.clock import SystemClock
+from bridge.config import Settings
+from bridge.publisher import KafkaPublisher
+
+log = logging.getLogger(__name__)
+
+
+class DrainingServer(uvicorn.Server):
+    """A uvicorn server that marks the bridge as draining the moment a stop signal arrives,
+    so /readyz turns false and new callbacks get the provider's failure reply."""
+
+    def __init__(self, config: uvicorn.Config, lifecycle: Lifecycle) -> None:
+        super().__init__(config)
+        self.lifecycle = lifecycle
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        if not self.lifecycle.draining:
+            log.info("draining", extra={"event": "draining", "signal": sig, "in_flight": self.lifecycle.in_flight})
+        self.lifecycle.draining = True
+        super().handle_exit(sig, frame)
+
+
+def build_app(settings: Settings) -> tuple[Starlette, Lifecycle]:
+    """The production wiring: real clock, real Kafka publisher, a fresh registry."""
+    from bridge.app import create_app
+
+    lifecycle = Lifecycle()
+    app = create_app(settings, KafkaPublisher(settings.kafka), CollectorRegistry(), SystemClock(), lifecycle)
+    return app, lifecycle
+
+
+def uvicorn_config(
+    app: Starlette, settings: Settings, *, host: str | None = None, port: int | None = None
+) -> uvicorn.Config:
+    server = settings.server
+    return uvicorn.Config(
+        app,
+        host=host or server.host,
+        port=port if port is not None else server.port,
+        log_config=None,
+        access_log=False,
+        timeout_graceful_shutdown=int(server.graceful_shutdown_seconds) or None,
+        timeout_keep_alive=server.keep_alive_seconds,
+        limit_concurrency=server.max_in_flight * 2,
+        h11_max_incomplete_event_size=64 * 1024,
+        server_header=False,
+        proxy_headers=False,
+        lifespan="on",
+    )
+
+
+def serve(settings: Settings, *, host: str | None = None, port: int | None = None) -> int:
+    """Serve until stopped; returns the process exit code."""
+    app, lifecycle = build_app(settings)
+    server = DrainingServer(uvicorn_config(app, settings, host=host, port=port), lifecycle)
+    server.run()
+    return 0 if server.started else 1
