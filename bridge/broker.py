@@ -10,6 +10,7 @@ import subprocess
 import time
 from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
 from bridge.errors import BridgeError
 
@@ -58,7 +59,25 @@ class EmbeddedBroker:
 
     def start(self, timeout: float = 15.0) -> EmbeddedBroker:
         out = open(self._log_file, "ab") if self._log_file else subprocess.DEVNULL  # noqa: SIM115
-        self.process = subprocess.Popen(  # noqa: S603 (our own binary, fixed arguments)
+        try:
+            self.process = self._spawn(out)
+        finally:
+            if not isinstance(out, int):
+                out.close()  # the child has its own copy of the descriptor
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise BrokerError(f"broker exited with code {self.process.returncode}")
+            try:
+                socket.create_connection((self.host, self.port), timeout=0.2).close()
+                return self
+            except OSError:
+                time.sleep(0.05)
+        self.stop()
+        raise BrokerError(f"broker did not listen on {self.bootstrap} within {timeout} s")
+
+    def _spawn(self, out: Any) -> subprocess.Popen[bytes]:
+        return subprocess.Popen(  # noqa: S603 (our own binary, fixed arguments)
             [
                 broker_binary(),
                 "broker",
@@ -72,17 +91,6 @@ class EmbeddedBroker:
             stdin=subprocess.DEVNULL,
             start_new_session=True,
         )
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise BrokerError(f"broker exited with code {self.process.returncode}")
-            try:
-                socket.create_connection((self.host, self.port), timeout=0.2).close()
-                return self
-            except OSError:
-                time.sleep(0.05)
-        self.stop()
-        raise BrokerError(f"broker did not listen on {self.bootstrap} within {timeout} s")
 
     def stop(self) -> None:
         process, self.process = self.process, None
