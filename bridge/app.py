@@ -37,6 +37,7 @@ def create_app(
     routes: list[BaseRoute] = []
     for instance in settings.providers:
         provider = build(instance, clock)
+        metrics.add_instance(provider.kind, instance.name)
         envelope = Envelope(instance.cloudevents_source, topics, settings.kafka.type_prefix)
         endpoint = CallbackEndpoint(provider, envelope, publisher, metrics, clock, lifecycle, settings)
         routes.append(Route(instance.path, endpoint, name=f"callback:{instance.name}"))

@@ -80,6 +80,11 @@ class BridgeMetrics:
         self.build = Info(f"{p}_build", "Version of the bridge and of Python.", registry=registry)
         self.build.info({"version": __version__, "python": platform.python_version()})
 
+    def add_instance(self, provider: str, instance: str) -> None:
+        """Export zeros for a configured instance's outcomes, so rates exist from the start."""
+        for outcome in ("accepted", "rejected", "dead_lettered", "failed"):
+            self.callbacks.labels(provider, instance, outcome)
+
     def callback_done(self, provider: str, instance: str, outcome: Outcome, seconds: float) -> None:
         self.callbacks.labels(provider, instance, outcome).inc()
         self.callback_duration.labels(provider, instance).observe(seconds)
