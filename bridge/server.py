@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import signal
 from types import FrameType
 
 import uvicorn
@@ -30,6 +31,10 @@ class DrainingServer(uvicorn.Server):
             log.info("draining", extra={"event": "draining", "signal": sig, "in_flight": self.lifecycle.in_flight})
         self.lifecycle.draining = True
         super().handle_exit(sig, frame)
+        if sig == signal.SIGTERM:
+            # uvicorn re-raises captured signals after shutdown, so the process would die by
+            # SIGTERM; a completed drain is a clean exit (code 0).
+            self._captured_signals[:] = [s for s in self._captured_signals if s != signal.SIGTERM]
 
 
 def build_app(settings: Settings) -> tuple[Starlette, Lifecycle]:
