@@ -223,6 +223,14 @@ class CallbackEndpoint:
         declared = headers.get("content-length")
         if declared is not None and declared.strip().isdigit() and int(declared) > limit:
             raise RequestError("body_too_large", f"body exceeds {limit} bytes", status=413)
+        try:
+            async with asyncio.timeout(self.server.body_timeout_seconds):
+                return await self._receive_body(receive, limit)
+        except TimeoutError:
+            raise RequestError("request_timeout", "body not received in time", status=408) from None
+
+    @staticmethod
+    async def _receive_body(receive: Receive, limit: int) -> bytes:
         chunks: list[bytes] = []
         size = 0
         while True:

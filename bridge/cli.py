@@ -79,7 +79,7 @@ def cmd_send(args: argparse.Namespace) -> int:
 
 def cmd_dev(args: argparse.Namespace) -> int:
     from bridge import logs
-    from bridge.broker import BrokerError, EmbeddedBroker, create_topics, free_port
+    from bridge.broker import BrokerError, EmbeddedBroker, free_port
 
     config_path = Path(args.config) if args.config else DEV_CONFIG
     port = args.port or 8080
@@ -93,9 +93,7 @@ def cmd_dev(args: argparse.Namespace) -> int:
         settings = _load_or_exit(str(config_path), environ)
         logs.setup("warning" if not args.verbose else settings.logging.level)
         topics = settings.kafka.topics
-        asyncio.run(
-            create_topics(broker.bootstrap, [topics.delivery_receipt, topics.inbound_message, topics.dead_letter])
-        )
+        broker.create_topics([topics.delivery_receipt, topics.inbound_message, topics.dead_letter])
         if args.port is None and not _port_free(port):
             port = free_port()
         _print_banner(settings, broker.bootstrap, port)

@@ -34,6 +34,7 @@ class ServerSettings(StrictModel):
     port: Annotated[int, Field(ge=1, le=65535)] = 8080
     max_body_bytes: Annotated[int, Field(ge=1024, le=64 * 1024 * 1024)] = DEFAULT_MAX_BODY_BYTES
     reply_deadline_seconds: Annotated[float, Field(gt=0, le=300)] = 10.0
+    body_timeout_seconds: Annotated[float, Field(gt=0, le=300)] = 5.0
     graceful_shutdown_seconds: Annotated[float, Field(ge=0, le=3600)] = 20.0
     max_in_flight: Annotated[int, Field(ge=1, le=1_000_000)] = 1024
     keep_alive_seconds: Annotated[int, Field(ge=1, le=3600)] = 75
@@ -106,6 +107,8 @@ class Settings(StrictModel):
                     raise ValueError(f"providers: path of providers[{i}] overlaps providers[{j}]")
         if self.kafka.produce_timeout_seconds >= self.server.reply_deadline_seconds:
             raise ValueError("kafka.produce_timeout_seconds must be shorter than server.reply_deadline_seconds")
+        if self.server.body_timeout_seconds >= self.server.reply_deadline_seconds:
+            raise ValueError("server.body_timeout_seconds must be shorter than server.reply_deadline_seconds")
         return self
 
 

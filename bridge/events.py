@@ -40,10 +40,11 @@ def event_id(provider: str, type_: EventType, message_key: str, status_code: str
 
 def format_time(moment: datetime) -> str:
     """RFC 3339 in UTC with a `Z`, whole seconds unless the instant has a fraction (then ms)."""
-    moment = moment.astimezone(UTC)
+    # isoformat, not strftime: "%Y" does not pad years before 1000 to four digits.
+    moment = moment.astimezone(UTC).replace(tzinfo=None)
     if moment.microsecond:
-        return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
-    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+        return moment.isoformat(timespec="milliseconds") + "Z"
+    return moment.isoformat(timespec="seconds") + "Z"
 
 
 @dataclass(frozen=True, slots=True)

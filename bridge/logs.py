@@ -9,7 +9,8 @@ from typing import Any, Final
 
 import orjson
 
-_STANDARD: Final = frozenset(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime", "color_message"}
+_RECORD_FIELDS = frozenset(vars(logging.LogRecord("", 0, "", 0, "", None, None)))
+_STANDARD: Final = _RECORD_FIELDS | {"message", "asctime", "color_message"}
 
 
 class JsonFormatter(logging.Formatter):

@@ -16,7 +16,7 @@ import pytest
 import yaml
 from prometheus_client import CollectorRegistry
 
-from bridge.broker import EmbeddedBroker, create_topics_sync, free_port
+from bridge.broker import EmbeddedBroker, free_port
 from bridge.clock import FixedClock
 from bridge.config import Settings, parse
 
@@ -97,7 +97,7 @@ def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedBroker]
     """One embedded Tansu broker for the session, with the bridge's topics."""
     log = tmp_path_factory.mktemp("broker") / "broker.log"
     with EmbeddedBroker(log_file=log) as running:
-        create_topics_sync(running.bootstrap, TOPICS)
+        running.create_topics(TOPICS)
         yield running
 
 
@@ -170,3 +170,16 @@ def bridge_process(tmp_path: Path) -> Iterator[Callable[[dict[str, Any]], Bridge
     yield start
     for process in started:
         process.stop()
+
+
+
+# --- hypothesis -----------------------------------------------------------------------------------
+# Hypothesis keeps its example database and caches in `./.hypothesis`, and writes there while
+# test modules are collected. With `norecursedirs` replaced and warnings as errors, that
+# directory breaks the next collection, so it lives in the system temp directory instead
+# (still shared between runs, so failing examples replay).
+import tempfile  # noqa: E402
+
+import hypothesis.configuration  # noqa: E402
+
+hypothesis.configuration.set_hypothesis_home_dir(Path(tempfile.gettempdir()) / "sms-bridge-hypothesis")

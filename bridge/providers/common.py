@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, tzinfo
-from decimal import Decimal, InvalidOperation
-from typing import Any
+from typing import Any, Final
 
 import orjson
 
 from bridge.errors import MalformedCallbackError
+
+_PLAIN_DECIMAL: Final = re.compile(r"-?[0-9]+(\.[0-9]+)?")
 
 
 def load_json(body: bytes) -> Any:
@@ -72,7 +74,10 @@ def local_time(text: str, zone: tzinfo, *, where: str) -> datetime:
         raise MalformedCallbackError("invalid_field", f"{where}: must be a time 'yyyy-MM-dd HH:mm:ss'") from exc
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=zone)
-    return parsed.astimezone(UTC)
+    try:
+        return parsed.astimezone(UTC)
+    except OverflowError as exc:  # e.g. 0001-01-01 00:00:00 east of UTC
+        raise MalformedCallbackError("invalid_field", f"{where}: must be a time within years 1 to 9999") from exc
 
 
 def unix_time(value: Any, *, where: str) -> datetime:
@@ -89,16 +94,17 @@ def unix_time(value: Any, *, where: str) -> datetime:
 
 
 def decimal_text(value: str | None, *, where: str) -> str | None:
-    """A price as a decimal string, never a float: validated, kept as written."""
+    """A price as a plain decimal string (`-?digits[.digits]`, the schema's pattern), never a float.
+
+    Validated, kept as written. Forms Decimal() would also take (`1e5`, `0.`, `+1`, `1_0`,
+    non-ASCII digits) are refused: consumers rely on the shipped schema's pattern.
+    """
     if value is None or value == "":
         return None
-    try:
-        number = Decimal(value)
-    except InvalidOperation as exc:
-        raise MalformedCallbackError("invalid_field", f"{where}: must be a decimal number") from exc
-    if not number.is_finite():
-        raise MalformedCallbackError("invalid_field", f"{where}: must be a finite decimal number")
-    return value.strip()
+    text = value.strip()
+    if not _PLAIN_DECIMAL.fullmatch(text):
+        raise MalformedCallbackError("invalid_field", f"{where}: must be a plain decimal number")
+    return text
 
 
 def count(value: str | None, *, where: str) -> int | None:

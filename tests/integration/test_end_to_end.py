@@ -267,11 +267,11 @@ def test_every_callback_answered_success_under_concurrency_is_on_kafka(broker, b
 
 
 def test_a_failed_broker_gets_the_failure_reply_and_recovery_is_automatic(tmp_path, bridge_process) -> None:  # type: ignore[no-untyped-def]
-    from bridge.broker import EmbeddedBroker, create_topics_sync
+    from bridge.broker import EmbeddedBroker
 
     own = EmbeddedBroker(log_file=tmp_path / "broker.log").start()
     try:
-        create_topics_sync(own.bootstrap, [DR, MO, DLQ])
+        own.create_topics([DR, MO, DLQ])
         bridge = bridge_process(config_dict(own.bootstrap))
         ok = httpx.post(tencent_url(bridge), content=fixture_bytes("tencent", "status.json"),
                         headers={"content-type": "application/json"})
@@ -293,7 +293,7 @@ def test_a_failed_broker_gets_the_failure_reply_and_recovery_is_automatic(tmp_pa
         assert httpx.get(bridge.url + "/livez").status_code == 200
 
         own.start()
-        create_topics_sync(own.bootstrap, [DR, MO, DLQ])
+        own.create_topics([DR, MO, DLQ])
         retried = uuid.uuid4().hex
         body = nx_body("dr", retried)
         deadline = time.monotonic() + 30
