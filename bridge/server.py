@@ -58,9 +58,9 @@ def uvicorn_config(
         access_log=False,
         timeout_graceful_shutdown=int(server.graceful_shutdown_seconds) or None,
         timeout_keep_alive=server.keep_alive_seconds,
-        # uvicorn's own limit answers a bare 503; it sits well above max_in_flight, which
-        # answers in the provider's format, and only guards against connection floods.
-        limit_concurrency=server.max_in_flight * 4 + 64,
+        # No uvicorn limit: it would answer a bare 503 (not the provider's format) counting idle
+        # keep-alive connections too. max_in_flight refuses callbacks in the provider's format.
+        limit_concurrency=None,
         h11_max_incomplete_event_size=64 * 1024,
         server_header=False,
         proxy_headers=False,

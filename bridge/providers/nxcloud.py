@@ -67,7 +67,7 @@ class NxCloudSettings(InstanceSettings):
 def signature(headers: Mapping[str, str], body: bytes, secret: str, algorithm: str = "md5") -> str:
     """The NxCloud signature of a request: `headers` by camelCase name, body as raw bytes."""
     parts = "&".join(f"{name}={headers[name]}" for name in SIGNED_HEADERS)
-    data = parts.encode("utf-8", "surrogateescape")
+    data = parts.encode("utf-8", "surrogatepass")  # total: any str encodes, nothing unsigned can match
     if body:
         data += b"&body=" + body
     data += b"&accessSecret=" + secret.encode("utf-8")
@@ -168,10 +168,13 @@ class NxCloudProvider(Provider):
     def _inbound(self, body: dict[str, Any], callback: VerifiedCallback) -> InboundMessage:
         message_id = optional_text(body, "messageId") or None
         receiver = optional_text(body, "toPhone")
+        sender = text_field(body, "fromPhone")
+        if not sender:
+            raise MalformedCallbackError("invalid_field", "fromPhone: must not be empty")  # it is the record key
         return InboundMessage(
             provider=KIND,
             message_id=message_id,
-            from_=e164(text_field(body, "fromPhone")),
+            from_=e164(sender),
             to=e164(receiver) if receiver else None,
             text=text_field(body, "content"),
             occurred_at=local_time(text_field(body, "receiveTime"), self._zone, where="receiveTime"),

@@ -68,7 +68,7 @@ class TencentProvider(Provider):
             raise VerificationError("source_not_allowed", "source address is not in allowed_networks", status=403)
         if callback.url_token is None:
             raise VerificationError("missing_credentials", "callback URL carries no token")
-        if not hmac.compare_digest(callback.url_token.encode("utf-8", "surrogateescape"), self._token):
+        if not hmac.compare_digest(callback.url_token.encode("utf-8", "surrogatepass"), self._token):
             raise VerificationError("bad_token", "callback URL token does not match")
         return VerifiedCallback(callback)
 
@@ -116,6 +116,8 @@ class TencentProvider(Provider):
 
     def _reply_message(self, reply: dict[str, Any], callback: VerifiedCallback) -> InboundMessage:
         mobile = text_field(reply, "mobile")
+        if not mobile:
+            raise MalformedCallbackError("invalid_field", "mobile: must not be empty")  # it is the record key
         text = text_field(reply, "text")
         nationcode = optional_text(reply, "nationcode")
         if "time" not in reply:
