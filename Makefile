@@ -11,6 +11,10 @@ test: install
 lint: install
 	$(VENV)/bin/ruff check bridge
 	$(VENV)/bin/mypy bridge
+	$(VENV)/bin/hadolint Dockerfile
 
 dev: install
 	$(VENV)/bin/bridge dev
+
+lock:  # regenerate requirements*.lock from pyproject.toml (hashes; see scripts/lock)
+	$(VENV)/bin/pip install -q pip-tools && scripts/lock

@@ -21,6 +21,7 @@ DEFAULT_DELIVERY_RECEIPT_TOPIC: Final = "sms.delivery-receipts"
 DEFAULT_INBOUND_MESSAGE_TOPIC: Final = "sms.inbound-messages"
 DEFAULT_DEAD_LETTER_TOPIC: Final = "sms.bridge.dead-letter"
 DEFAULT_MAX_BODY_BYTES: Final = 1024 * 1024
+RESERVED_PATHS: Final = ("/livez", "/readyz", "/metrics")  # the app's own routes (app.py)
 
 _TOPIC = Annotated[str, Field(pattern=r"^[A-Za-z0-9._-]{1,249}$")]
 _SUBSTITUTION = re.compile(r"\$\{([^}]*)\}")
@@ -105,6 +106,8 @@ class Settings(StrictModel):
             for j, other in enumerate(paths):
                 if i != j and (path == other or path.startswith(other + "/")):
                     raise ValueError(f"providers: path of providers[{i}] overlaps providers[{j}]")
+            if any(path == r or path.startswith(r + "/") for r in RESERVED_PATHS):
+                raise ValueError(f"providers: path of providers[{i}] is reserved ({', '.join(RESERVED_PATHS)})")
         if self.kafka.produce_timeout_seconds >= self.server.reply_deadline_seconds:
             raise ValueError("kafka.produce_timeout_seconds must be shorter than server.reply_deadline_seconds")
         if self.server.body_timeout_seconds >= self.server.reply_deadline_seconds:
@@ -137,7 +140,11 @@ def parse(text: str, environ: Mapping[str, str], *, base_dir: Path = Path(".")) 
     try:
         settings = Settings.model_validate(substituted)
     except ValidationError as exc:
-        problems.extend((_dotted(err["loc"]), err["msg"]) for err in exc.errors(include_input=False))
+        errors = exc.errors(include_input=False)
+        failed = [err["loc"] for err in errors]
+        problems.extend(
+            (_dotted(e["loc"]), e["msg"]) for e in errors if not _counted_short(e["type"], e["loc"], failed)
+        )
         settings = None
     if problems or settings is None:
         raise ConfigError(problems)
@@ -173,6 +180,11 @@ def _substitute(node: Any, path: str, environ: Mapping[str, str], base: Path, pr
         return ""
 
     return _SUBSTITUTION.sub(replace, node)
+
+
+def _counted_short(kind: str, loc: tuple[int | str, ...], failed: list[tuple[int | str, ...]]) -> bool:
+    """pydantic also calls a list "too short" when it counts only its valid items; that names the wrong problem."""
+    return kind == "too_short" and any(len(other) > len(loc) and other[: len(loc)] == loc for other in failed)
 
 
 def _dotted(loc: tuple[int | str, ...]) -> str:

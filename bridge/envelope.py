@@ -108,7 +108,7 @@ def valid_traceparent(value: str | None) -> str | None:
     """A W3C `traceparent` header if it is well formed (version 00 layout), else None."""
     if value is None or len(value) != _TRACEPARENT_LENGTH:
         return None
-    value = value.strip().lower()
+    # W3C: lower-case hex only; an upper-case header is invalid and ignored, not repaired.
     parts = value.split("-")
     if len(parts) != 4 or [len(p) for p in parts] != [2, 32, 16, 2]:
         return None

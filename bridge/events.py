@@ -6,7 +6,9 @@ import hashlib
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Any, Final
+from typing import Any
+
+import orjson
 
 
 class EventType(StrEnum):
@@ -24,18 +26,15 @@ class Status(StrEnum):
     UNKNOWN = "unknown"
 
 
-_ID_SEPARATOR: Final = "\x1f"
-
-
 def event_id(provider: str, type_: EventType, message_key: str, status_code: str, occurred_at: datetime) -> str:
     """A deterministic event id: the same provider record always gives the same id.
 
-    sha256 over the five inputs joined by a unit separator, first 128 bits as 32 hex digits.
+    sha256 over the five inputs as a JSON array (unambiguous whatever they contain), first 128 bits as 32 hex digits.
     `message_key` is the provider's message id, or a stand-in derived from the record where the
     provider gives none (see each provider's parse()).
     """
-    material = _ID_SEPARATOR.join((provider, type_.value, message_key, status_code, format_time(occurred_at)))
-    return hashlib.sha256(material.encode("utf-8")).hexdigest()[:32]
+    material = orjson.dumps([provider, type_.value, message_key, status_code, format_time(occurred_at)])
+    return hashlib.sha256(material).hexdigest()[:32]
 
 
 def format_time(moment: datetime) -> str:

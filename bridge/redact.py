@@ -46,13 +46,13 @@ class Secret:
 
 
 def mask_phone(number: str | None) -> str | None:
-    """Keep a number's country-code-ish head and last two digits: `+8613800138000` -> `+86*******00`."""
+    """Keep a number's country-code-ish head and last two digits: `+8613800138000` -> `+86*********00`."""
     if number is None:
         return None
     n = len(number)
-    if n <= 4:
-        return "*" * n
     head = 3 if number.startswith("+") else 2
+    if n - head - 2 < 1:  # nothing would be left to hide (e.g. "+1234"): hide it all
+        return "*" * n
     return number[:head] + "*" * (n - head - 2) + number[-2:]
 
 

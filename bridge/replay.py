@@ -30,6 +30,7 @@ class ReplayCache:
         held = self._expiry.get(key)
         if held is not None and held >= now:
             return False
+        self._expiry.pop(key, None)  # an expired entry is renewed at the end, and must not evict a live one
         while len(self._expiry) >= self._capacity:
             self._expiry.popitem(last=False)
             self.evicted += 1

@@ -33,6 +33,18 @@ def text_field(record: dict[str, Any], name: str, *, where: str = "") -> str:
     return value
 
 
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
+def identifier(record: dict[str, Any], name: str, *, where: str = "") -> str:
+    """A required id or number that becomes a record key or CloudEvents attribute: non-empty,
+    no control characters (CloudEvents strings forbid them)."""
+    value = text_field(record, name, where=where)
+    if not value.strip() or _CONTROL.search(value):
+        raise MalformedCallbackError("invalid_field", f"{where}{name}: must not be empty or contain control characters")
+    return value
+
+
 def optional_text(record: dict[str, Any], name: str, *, where: str = "") -> str | None:
     """An optional string field (absent or null gives None)."""
     value = record.get(name)

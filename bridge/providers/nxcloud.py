@@ -29,7 +29,16 @@ from bridge.providers.base import (
     VerifiedCallback,
     client_allowed,
 )
-from bridge.providers.common import count, decimal_text, e164, load_json, local_time, optional_text, text_field
+from bridge.providers.common import (
+    count,
+    decimal_text,
+    e164,
+    identifier,
+    load_json,
+    local_time,
+    optional_text,
+    text_field,
+)
 from bridge.redact import Secret
 from bridge.replay import DEFAULT_CAPACITY, ReplayCache
 
@@ -145,9 +154,7 @@ class NxCloudProvider(Provider):
         return [self._inbound(document, callback)]
 
     def _receipt(self, body: dict[str, Any], callback: VerifiedCallback) -> DeliveryReceipt:
-        message_id = text_field(body, "messageId")
-        if not message_id:
-            raise MalformedCallbackError("invalid_field", "messageId: must not be empty")
+        message_id = identifier(body, "messageId")
         status_code = text_field(body, "smsStatus")
         sender = optional_text(body, "fromPhone")
         return DeliveryReceipt(
@@ -166,11 +173,9 @@ class NxCloudProvider(Provider):
         )
 
     def _inbound(self, body: dict[str, Any], callback: VerifiedCallback) -> InboundMessage:
-        message_id = optional_text(body, "messageId") or None
+        message_id = identifier(body, "messageId") if optional_text(body, "messageId") else None
         receiver = optional_text(body, "toPhone")
-        sender = text_field(body, "fromPhone")
-        if not sender:
-            raise MalformedCallbackError("invalid_field", "fromPhone: must not be empty")  # it is the record key
+        sender = identifier(body, "fromPhone")  # the record key
         return InboundMessage(
             provider=KIND,
             message_id=message_id,

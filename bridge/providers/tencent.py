@@ -20,7 +20,7 @@ from bridge.clock import Clock
 from bridge.errors import CallbackError, MalformedCallbackError, VerificationError
 from bridge.events import DeliveryReceipt, InboundMessage, SmsEvent, Status
 from bridge.providers.base import InstanceSettings, Provider, RawCallback, Reply, VerifiedCallback, client_allowed
-from bridge.providers.common import e164, load_json, local_time, optional_text, text_field, unix_time
+from bridge.providers.common import e164, identifier, load_json, local_time, optional_text, text_field, unix_time
 from bridge.redact import Secret
 
 KIND: Final = "tencent"
@@ -90,15 +90,13 @@ class TencentProvider(Provider):
         where = f"[{index}]."
         if not isinstance(report, dict):
             raise MalformedCallbackError("wrong_shape", f"[{index}]: must be an object")
-        sid = text_field(report, "sid", where=where)
+        sid = identifier(report, "sid", where=where)
         report_status = text_field(report, "report_status", where=where)
         errmsg = text_field(report, "errmsg", where=where)
         mobile = text_field(report, "mobile", where=where)
         nationcode = optional_text(report, "nationcode", where=where)
         received = text_field(report, "user_receive_time", where=where)
         description = optional_text(report, "description", where=where)
-        if not sid:
-            raise MalformedCallbackError("invalid_field", f"{where}sid: must not be empty")
         return DeliveryReceipt(
             provider=KIND,
             message_id=sid,
@@ -115,9 +113,7 @@ class TencentProvider(Provider):
         )
 
     def _reply_message(self, reply: dict[str, Any], callback: VerifiedCallback) -> InboundMessage:
-        mobile = text_field(reply, "mobile")
-        if not mobile:
-            raise MalformedCallbackError("invalid_field", "mobile: must not be empty")  # it is the record key
+        mobile = identifier(reply, "mobile")  # the record key
         text = text_field(reply, "text")
         nationcode = optional_text(reply, "nationcode")
         if "time" not in reply:

@@ -1,113 +1,132 @@
-"""A TCP proxy between the bridge and the broker that tests can cut, stall and restore."""
+"""A TCP proxy between the bridge and the broker that tests can cut, stall and restore.
+
+It runs as a process of its own (`python -m tests.integration.proxy PORT TARGET_PORT`),
+driven by one command per line on stdin (`cut`, `stall`, `restore`), each answered `ok`.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import threading
+import subprocess
+import sys
 
 from bridge.broker import free_port
 
 
 class FaultProxy:
-    """Forwards 127.0.0.1:<port> to a target, in a thread of its own.
+    """Forwards 127.0.0.1:<port> to 127.0.0.1:<target_port>.
 
     cut(): every open connection is reset and new ones are closed at once.
     stall(): connections stay open but no byte moves in either direction (a black hole).
     restore(): back to forwarding.
     """
 
-    def __init__(self, target_port: int, target_host: str = "127.0.0.1", port: int | None = None) -> None:
-        self.target = (target_host, target_port)
+    def __init__(self, target_port: int, port: int | None = None) -> None:
+        self.target_port = target_port
         self.port = port or free_port()
-        self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self._loop.run_forever, name="fault-proxy", daemon=True)
-        self._server: asyncio.base_events.Server | None = None
-        self._writers: set[asyncio.StreamWriter] = set()
-        self._cut = False
-        self._flowing = asyncio.Event()
+        self._process: subprocess.Popen[str] | None = None
 
     @property
     def address(self) -> str:
         return f"127.0.0.1:{self.port}"
 
     def start(self) -> FaultProxy:
-        self._thread.start()
-        asyncio.run_coroutine_threadsafe(self._start(), self._loop).result(5)
+        self._process = subprocess.Popen(
+            [sys.executable, "-m", "tests.integration.proxy", str(self.port), str(self.target_port)],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+        )
+        self._expect_ok()
         return self
 
-    async def _start(self) -> None:
-        self._flowing.set()
-        self._server = await asyncio.start_server(self._handle, "127.0.0.1", self.port)
+    def _expect_ok(self) -> None:
+        assert self._process is not None and self._process.stdout is not None
+        line = self._process.stdout.readline()
+        if line.strip() != "ok":
+            raise RuntimeError(f"fault proxy did not answer: {line!r}")
 
-    async def _handle(self, client_reader: asyncio.StreamReader, client_writer: asyncio.StreamWriter) -> None:
-        if self._cut:
-            client_writer.transport.abort()
-            return
-        try:
-            broker_reader, broker_writer = await asyncio.open_connection(*self.target)
-        except OSError:
-            client_writer.transport.abort()
-            return
-        self._writers.update((client_writer, broker_writer))
-        try:
-            await asyncio.gather(self._pipe(client_reader, broker_writer), self._pipe(broker_reader, client_writer))
-        finally:
-            for writer in (client_writer, broker_writer):
-                self._writers.discard(writer)
-                writer.transport.abort()
+    def _command(self, command: str) -> None:
+        assert self._process is not None and self._process.stdin is not None
+        self._process.stdin.write(command + "\n")
+        self._process.stdin.flush()
+        self._expect_ok()
 
-    async def _pipe(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        with contextlib.suppress(OSError, asyncio.IncompleteReadError, ConnectionError):
-            while True:
-                data = await reader.read(65536)
-                if not data:
-                    break
-                await self._flowing.wait()
+    def cut(self) -> None:
+        self._command("cut")
+
+    def stall(self) -> None:
+        self._command("stall")
+
+    def restore(self) -> None:
+        self._command("restore")
+
+    def stop(self) -> None:
+        process, self._process = self._process, None
+        if process is None:
+            return
+        with contextlib.suppress(OSError):
+            if process.stdin is not None:
+                process.stdin.close()
+        try:
+            process.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        if process.stdout is not None:
+            process.stdout.close()
+
+
+async def _serve(port: int, target_port: int) -> None:
+    writers: set[asyncio.StreamWriter] = set()
+    flowing = asyncio.Event()
+    flowing.set()
+    state = {"cut": False}
+
+    async def pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        with contextlib.suppress(OSError, ConnectionError):
+            while data := await reader.read(65536):
+                await flowing.wait()
                 if writer.transport.is_closing():
                     break
                 writer.write(data)
                 await writer.drain()
         writer.transport.abort()
 
-    def _call(self, fn: object) -> None:
-        async def run() -> None:
-            fn()  # type: ignore[operator]
+    async def handle(client_reader: asyncio.StreamReader, client_writer: asyncio.StreamWriter) -> None:
+        if state["cut"]:
+            client_writer.transport.abort()
+            return
+        try:
+            broker_reader, broker_writer = await asyncio.open_connection("127.0.0.1", target_port)
+        except OSError:
+            client_writer.transport.abort()
+            return
+        pair = {client_writer, broker_writer}
+        writers.update(pair)
+        try:
+            await asyncio.gather(pipe(client_reader, broker_writer), pipe(broker_reader, client_writer))
+        finally:
+            writers.difference_update(pair)
 
-        asyncio.run_coroutine_threadsafe(run(), self._loop).result(5)
-
-    def cut(self) -> None:
-        def do() -> None:
-            self._cut = True
-            self._flowing.set()
-            for writer in list(self._writers):
+    server = await asyncio.start_server(handle, "127.0.0.1", port)
+    loop = asyncio.get_running_loop()
+    stdin = asyncio.StreamReader()
+    await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(stdin), sys.stdin)
+    print("ok", flush=True)
+    while line := (await stdin.readline()).decode().strip():
+        if line == "cut":
+            state["cut"] = True
+            flowing.set()
+            for writer in list(writers):
                 writer.transport.abort()
-            self._writers.clear()
+        elif line == "stall":
+            flowing.clear()
+        elif line == "restore":
+            state["cut"] = False
+            flowing.set()
+        print("ok", flush=True)
+    server.close()
 
-        self._call(do)
 
-    def stall(self) -> None:
-        def do() -> None:
-            self._flowing.clear()
-
-        self._call(do)
-
-    def restore(self) -> None:
-        def do() -> None:
-            self._cut = False
-            self._flowing.set()
-
-        self._call(do)
-
-    def stop(self) -> None:
-        async def close() -> None:
-            if self._server is not None:
-                self._server.close()
-            for writer in list(self._writers):
-                writer.transport.abort()
-
-        with contextlib.suppress(Exception):
-            asyncio.run_coroutine_threadsafe(close(), self._loop).result(5)
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(5)
-        self._loop.close()
+if __name__ == "__main__":
+    asyncio.run(_serve(int(sys.argv[1]), int(sys.argv[2])))

@@ -1,0 +1,93 @@
+{{/* The chart name, or nameOverride. */}}
+{{- define "sms-bridge.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/*
+The full name of every resource: <release>-<name>, or just <release> when the release name
+already contains the chart name. Truncated to 63 characters because some Kubernetes name
+fields are limited to that (DNS-1123 labels).
+*/}}
+{{- define "sms-bridge.fullname" -}}
+{{- if .Values.fullnameOverride }}
+{{- .Values.fullnameOverride | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- $name := default .Chart.Name .Values.nameOverride }}
+{{- if contains $name .Release.Name }}
+{{- .Release.Name | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- printf "%s-%s" .Release.Name $name | trunc 63 | trimSuffix "-" }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{/* Chart name and version, for the helm.sh/chart label. */}}
+{{- define "sms-bridge.chart" -}}
+{{- printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/* The namespace of every resource. */}}
+{{- define "sms-bridge.namespace" -}}
+{{- default .Release.Namespace .Values.namespaceOverride }}
+{{- end }}
+
+{{/* Labels of every resource. */}}
+{{- define "sms-bridge.labels" -}}
+helm.sh/chart: {{ include "sms-bridge.chart" . }}
+{{ include "sms-bridge.selectorLabels" . }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+app.kubernetes.io/part-of: sms-bridge
+{{- end }}
+
+{{/* Selector labels: immutable once a Deployment exists, so never the chart version. */}}
+{{- define "sms-bridge.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "sms-bridge.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end }}
+
+{{/* The ServiceAccount the pods run as. */}}
+{{- define "sms-bridge.serviceAccountName" -}}
+{{- if .Values.serviceAccount.create }}
+{{- default (include "sms-bridge.fullname" .) .Values.serviceAccount.name }}
+{{- else }}
+{{- default "default" .Values.serviceAccount.name }}
+{{- end }}
+{{- end }}
+
+{{/* The image reference: [registry/]repository, then @digest or :tag (default: appVersion). */}}
+{{- define "sms-bridge.image" -}}
+{{- $repository := .Values.image.repository }}
+{{- if .Values.image.registry }}
+{{- $repository = printf "%s/%s" .Values.image.registry .Values.image.repository }}
+{{- end }}
+{{- if .Values.image.digest }}
+{{- printf "%s@%s" $repository .Values.image.digest }}
+{{- else }}
+{{- printf "%s:%s" $repository (default .Chart.AppVersion .Values.image.tag) }}
+{{- end }}
+{{- end }}
+
+{{/* The Secret mounted at /etc/sms-bridge/secrets. */}}
+{{- define "sms-bridge.secretName" -}}
+{{- default (include "sms-bridge.fullname" .) .Values.existingSecret }}
+{{- end }}
+
+{{/* The HTTP port of the bridge (config.server.port, default 8080). */}}
+{{- define "sms-bridge.port" -}}
+{{- (.Values.config.server).port | default 8080 | int }}
+{{- end }}
+
+{{/*
+The pod's terminationGracePeriodSeconds: the bridge's graceful shutdown (config.server.
+graceful_shutdown_seconds, default 20) plus 15 s to flush and close the Kafka producer.
+*/}}
+{{- define "sms-bridge.terminationGracePeriodSeconds" -}}
+{{- $drain := (.Values.config.server).graceful_shutdown_seconds | default 20 }}
+{{- add (ceil $drain | int) 15 }}
+{{- end }}
+
+{{/* The alert selector: this release's bridge pods, as the ServiceMonitor scrapes them. */}}
+{{- define "sms-bridge.alertSelector" -}}
+namespace="{{ include "sms-bridge.namespace" . }}", job="{{ include "sms-bridge.fullname" . }}"
+{{- end }}

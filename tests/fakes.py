@@ -1,0 +1,59 @@
+"""A Publisher that keeps records in a list and can be told to fail, for in-process app tests."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from bridge.envelope import KafkaRecord
+from bridge.errors import PublishError
+from bridge.publisher import Publisher
+
+
+class FakePublisher:
+    """Implements the Publisher protocol in memory.
+
+    publish() stores every record of a call or, when a failure is queued (or `failing` is set),
+    stores none of them and raises PublishError: all or nothing, as the protocol promises.
+    """
+
+    def __init__(self, *, ready: bool = True) -> None:
+        self.records: list[KafkaRecord] = []
+        self.calls = 0
+        self.started = False
+        self.stopped = False
+        self.failing: PublishError | None = None
+        self._ready = ready
+        self._queued: list[PublishError] = []
+
+    @property
+    def ready(self) -> bool:
+        return self._ready and self.started and not self.stopped
+
+    def set_ready(self, ready: bool) -> None:
+        self._ready = ready
+
+    def fail_next(self, error: PublishError | None = None, times: int = 1) -> None:
+        """The next `times` publish() calls raise `error` (default: a retriable broker error)."""
+        self._queued.extend([error or PublishError("broker_error", "fake broker refused")] * times)
+
+    async def start(self) -> None:
+        self.started = True
+
+    async def stop(self) -> None:
+        self.stopped = True
+
+    async def publish(self, records: Sequence[KafkaRecord]) -> None:
+        self.calls += 1
+        if self._queued:
+            raise self._queued.pop(0)
+        if self.failing is not None:
+            raise self.failing
+        self.records.extend(records)
+
+    def on(self, topic: str) -> list[KafkaRecord]:
+        """The records published to one topic, in order."""
+        return [r for r in self.records if r.topic == topic]
+
+
+def _conforms(publisher: FakePublisher) -> Publisher:
+    return publisher  # mypy checks that FakePublisher satisfies the protocol
