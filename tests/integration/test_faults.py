@@ -21,17 +21,14 @@ import httpx
 import orjson
 import pytest
 
-from bridge.broker import EmbeddedBroker, free_port
 from bridge.send import nxcloud_request
-from tests.conftest import NX_ACCESS_KEY, NX_SECRET, TENCENT_TOKEN, TOPICS, config_dict
+from tests.conftest import NX_ACCESS_KEY, NX_SECRET, TENCENT_TOKEN, TOPICS
+from tests.integration.conftest import PRODUCE_TIMEOUT, REPLY_DEADLINE, proxied_config
 from tests.integration.kafka import read_sync
-from tests.integration.proxy import FaultProxy
 from tests.integration.test_end_to_end import DR, MO, now_cst
 
 pytestmark = pytest.mark.integration
 
-PRODUCE_TIMEOUT = 2.0
-REPLY_DEADLINE = 4.0
 
 
 @dataclass
@@ -131,17 +128,18 @@ def report(name: str, tally: Tally, found: dict[str, set[str]]) -> dict[str, int
 
 
 @pytest.fixture
-def proxied(tmp_path, bridge_process):  # type: ignore[no-untyped-def]
-    broker_port = free_port()
-    proxy = FaultProxy(broker_port).start()
-    broker = EmbeddedBroker(port=broker_port, advertised=proxy.address, log_file=tmp_path / "broker.log").start()
-    broker.create_topics(TOPICS)
-    config = config_dict(proxy.address, reply_deadline_seconds=REPLY_DEADLINE, body_timeout_seconds=2)
-    config["kafka"]["produce_timeout_seconds"] = PRODUCE_TIMEOUT
-    bridge = bridge_process(config)
-    yield bridge, broker, proxy
-    broker.stop()
-    proxy.stop()
+def proxied(proxied_broker, bridge_process):  # type: ignore[no-untyped-def]
+    broker, proxy = proxied_broker
+    return bridge_process(proxied_config(proxy)), broker, proxy
+
+
+def assert_nothing_lost(tally: Tally, counts: dict[str, int], minimum: int) -> None:
+    assert counts["lost"] == 0
+    assert counts["ids_differing"] == 0
+    assert counts["failure_replies"] > 0, "the faults did not reach the bridge"
+    assert counts["acknowledged"] > minimum
+    assert not tally.other_statuses, tally.other_statuses
+    assert tally.slowest_reply <= REPLY_DEADLINE + 1.0
 
 
 def test_cuts_and_stalls_lose_nothing_answered_ok(proxied) -> None:  # type: ignore[no-untyped-def]
@@ -163,13 +161,7 @@ def test_cuts_and_stalls_lose_nothing_answered_ok(proxied) -> None:  # type: ign
 
     tally = asyncio.run(load(bridge.url, 14, 12, faults))
     found = read_back(proxy.address, tally.acknowledged)
-    counts = report("cuts and stalls", tally, found)
-    assert counts["lost"] == 0
-    assert counts["ids_differing"] == 0
-    assert counts["failure_replies"] > 0, "the faults did not reach the bridge"
-    assert counts["acknowledged"] > 100
-    assert not tally.other_statuses, tally.other_statuses
-    assert tally.slowest_reply <= REPLY_DEADLINE + 1.0
+    assert_nothing_lost(tally, report("cuts and stalls", tally, found), minimum=100)
 
 
 def test_broker_killed_and_restarted_loses_nothing_answered_ok(proxied) -> None:  # type: ignore[no-untyped-def]
@@ -191,10 +183,4 @@ def test_broker_killed_and_restarted_loses_nothing_answered_ok(proxied) -> None:
 
     tally = asyncio.run(load(bridge.url, 10, 12, faults))
     found = read_back(proxy.address, tally.acknowledged)
-    counts = report("broker killed and restarted", tally, found)
-    assert counts["lost"] == 0
-    assert counts["ids_differing"] == 0
-    assert counts["failure_replies"] > 0
-    assert counts["acknowledged"] > 50
-    assert not tally.other_statuses, tally.other_statuses
-    assert tally.slowest_reply <= REPLY_DEADLINE + 1.0
+    assert_nothing_lost(tally, report("broker killed and restarted", tally, found), minimum=50)

@@ -10,9 +10,9 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from bridge.broker import EmbeddedBroker, free_port
-from tests.conftest import TOPICS, config_dict, fixture_bytes
-from tests.integration.proxy import FaultProxy
+from bridge.broker import free_port
+from tests.conftest import config_dict, fixture_bytes
+from tests.integration.conftest import proxied_config
 from tests.integration.test_end_to_end import nx_body, post_nx, tencent_url
 
 pytestmark = pytest.mark.integration
@@ -69,35 +69,26 @@ def test_each_metric_moves_with_its_cause(broker, bridge_process) -> None:  # ty
     assert total(after, "sms_bridge_ready") == 1
 
 
-def test_in_flight_and_publish_failures_move_when_kafka_stalls(tmp_path, bridge_process) -> None:  # type: ignore[no-untyped-def]
-    port = free_port()
-    proxy = FaultProxy(port).start()
-    broker = EmbeddedBroker(port=port, advertised=proxy.address, log_file=tmp_path / "broker.log").start()
-    try:
-        broker.create_topics(TOPICS)
-        config = config_dict(proxy.address, reply_deadline_seconds=4, body_timeout_seconds=2)
-        config["kafka"]["produce_timeout_seconds"] = 2
-        bridge = bridge_process(config)
-        proxy.stall()
-        replies: list[int] = []
-        posting = threading.Thread(target=lambda: replies.append(
-            httpx.post(tencent_url(bridge), content=fixture_bytes("tencent", "status.json"), timeout=10).status_code))
-        posting.start()
-        deadline = time.monotonic() + 1.5
-        in_flight = 0.0
-        while time.monotonic() < deadline and in_flight == 0:
-            in_flight = total(scrape(bridge.url), "sms_bridge_callbacks_in_flight")
-        posting.join()
-        proxy.restore()
-        assert in_flight == 1
-        assert replies == [503]
-        after = scrape(bridge.url)
-        assert total(after, "sms_bridge_publish_failures_total", reason="timeout") == 1
-        assert total(after, "sms_bridge_callbacks_total", outcome="failed") == 1
-        assert total(after, "sms_bridge_callbacks_in_flight") == 0
-    finally:
-        broker.stop()
-        proxy.stop()
+def test_in_flight_and_publish_failures_move_when_kafka_stalls(proxied_broker, bridge_process) -> None:  # type: ignore[no-untyped-def]
+    broker, proxy = proxied_broker
+    bridge = bridge_process(proxied_config(proxy))
+    proxy.stall()
+    replies: list[int] = []
+    posting = threading.Thread(target=lambda: replies.append(
+        httpx.post(tencent_url(bridge), content=fixture_bytes("tencent", "status.json"), timeout=10).status_code))
+    posting.start()
+    deadline = time.monotonic() + 1.5
+    in_flight = 0.0
+    while time.monotonic() < deadline and in_flight == 0:
+        in_flight = total(scrape(bridge.url), "sms_bridge_callbacks_in_flight")
+    posting.join()
+    proxy.restore()
+    assert in_flight == 1
+    assert replies == [503]
+    after = scrape(bridge.url)
+    assert total(after, "sms_bridge_publish_failures_total", reason="timeout") == 1
+    assert total(after, "sms_bridge_callbacks_total", outcome="failed") == 1
+    assert total(after, "sms_bridge_callbacks_in_flight") == 0
 
 
 def test_kafka_connected_and_ready_are_zero_without_a_broker(bridge_process) -> None:  # type: ignore[no-untyped-def]
