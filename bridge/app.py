@@ -7,10 +7,11 @@ from collections.abc import AsyncIterator
 
 from prometheus_client import CollectorRegistry
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
-from starlette.types import Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from bridge.callbacks import CallbackEndpoint, Lifecycle
 from bridge.clock import Clock
@@ -34,14 +35,12 @@ def create_app(
     metrics = BridgeMetrics(registry)
     health = Health(publisher, lifecycle, metrics)
     topics = settings.kafka.topics.by_type()
-    routes: list[BaseRoute] = []
+    endpoints: dict[str, CallbackEndpoint] = {}
     for instance in settings.providers:
         provider = build(instance, clock)
         metrics.add_instance(provider.kind, instance.name)
         envelope = Envelope(instance.cloudevents_source, topics, settings.kafka.type_prefix)
-        endpoint = CallbackEndpoint(provider, envelope, publisher, metrics, clock, lifecycle, settings)
-        routes.append(Route(instance.path, endpoint, name=f"callback:{instance.name}"))
-        routes.append(Route(instance.path + "/{token}", endpoint))
+        endpoints[instance.path] = CallbackEndpoint(provider, envelope, publisher, metrics, clock, lifecycle, settings)
 
     async def metrics_endpoint(request: Request) -> Response:
         metrics.kafka_connected.set(1 if publisher.ready else 0)
@@ -49,7 +48,7 @@ def create_app(
         body, content_type = metrics.exposition()
         return Response(body, media_type=content_type)
 
-    routes += [
+    routes: list[BaseRoute] = [
         Route("/livez", health.livez, methods=["GET", "HEAD"]),
         Route("/readyz", health.readyz, methods=["GET", "HEAD"]),
         Route("/metrics", metrics_endpoint, methods=["GET"]),
@@ -64,9 +63,35 @@ def create_app(
             lifecycle.draining = True
             await publisher.stop()
 
-    app = Starlette(routes=routes, lifespan=lifespan)
+    middleware = [Middleware(CallbackRouter, endpoints=endpoints)]
+    app = Starlette(routes=routes, middleware=middleware, lifespan=lifespan)
     app.router.default = NotFound(metrics)
     return app
+
+
+class CallbackRouter:
+    """Sends `<path>` and `<path>/<token>` of each instance straight to its endpoint: a dict
+    lookup instead of regex routes and exception middleware (the endpoints turn every error
+    into a reply themselves). Everything else goes on to the app's router."""
+
+    def __init__(self, app: ASGIApp, endpoints: dict[str, CallbackEndpoint]) -> None:
+        self.app = app
+        self.endpoints = endpoints
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            path: str = scope["path"]
+            endpoint = self.endpoints.get(path)
+            if endpoint is not None:
+                await endpoint(scope, receive, send)
+                return
+            head, _, token = path.rpartition("/")
+            endpoint = self.endpoints.get(head)
+            if endpoint is not None and token:
+                scope["path_params"] = {"token": token}
+                await endpoint(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
 
 
 class NotFound:

@@ -107,9 +107,19 @@ class EmbeddedBroker:
         the advertised address, which may be a proxy under test)."""
         for topic in dict.fromkeys(topics):
             result = subprocess.run(  # noqa: S603 (our own binary, fixed arguments)
-                [broker_binary(), "topic", "create", "--broker", f"tcp://{self.bootstrap}",
-                 "--partitions", str(partitions), topic],
-                capture_output=True, timeout=30, check=False,
+                [
+                    broker_binary(),
+                    "topic",
+                    "create",
+                    "--broker",
+                    f"tcp://{self.bootstrap}",
+                    "--partitions",
+                    str(partitions),
+                    topic,
+                ],
+                capture_output=True,
+                timeout=30,
+                check=False,
             )
             if result.returncode != 0 and b"already exists" not in result.stdout + result.stderr:
                 raise BrokerError(f"cannot create topic {topic}: exit code {result.returncode}")

@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
+import itertools
 import logging
 import time
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Final
+from typing import Any, Final
 from urllib.parse import parse_qsl
 
 from starlette.types import Receive, Scope, Send
@@ -38,6 +39,8 @@ from bridge.redact import mask_phone
 log = logging.getLogger(__name__)
 
 RETRY_AFTER_SECONDS: Final = "5"
+_RUN_ID: Final = uuid.uuid4().hex[:12]  # request ids: this process's random prefix and a counter
+_REQUEST_NUMBER: Final = itertools.count(1)
 JSON_MEDIA_TYPES: Final = frozenset({"application/json", "text/json", "text/plain"})
 
 
@@ -103,6 +106,7 @@ class CallbackEndpoint:
         self.dead_letter_topic = settings.kafka.topics.dead_letter
         self.kind = provider.kind
         self.instance = provider.settings.name
+        self._children: dict[tuple[str, str, str | None], tuple[Any, Any, Any]] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         started = time.perf_counter()
@@ -110,16 +114,12 @@ class CallbackEndpoint:
         lifecycle.in_flight += 1
         self.metrics.in_flight.inc()
         headers = _headers(scope)
-        request_id = headers.get("x-request-id", "")[:64] or uuid.uuid4().hex
+        request_id = headers.get("x-request-id", "")[:64] or f"{_RUN_ID}-{next(_REQUEST_NUMBER):x}"
         outcome: Outcome = "failed"
         reason: str | None = None
         events: Sequence[SmsEvent] = ()
         try:
-            try:
-                async with asyncio.timeout(self.server.reply_deadline_seconds):
-                    outcome, reply, events = await self._handle(scope, receive, headers)
-            except TimeoutError:
-                raise PublishError("timeout", "reply deadline passed") from None
+            outcome, reply, events = await self._handle(scope, receive, headers)
         except CallbackError as error:
             reason = error.reason
             outcome = "dead_lettered" if isinstance(error, MalformedCallbackError) else "rejected"
@@ -165,7 +165,23 @@ class CallbackEndpoint:
         media_type = headers.get("content-type", "application/json").split(";", 1)[0].strip().lower()
         if media_type not in JSON_MEDIA_TYPES and not media_type.endswith("+json"):
             raise RequestError("unsupported_media_type", "content type must be application/json", status=415)
-        body = await self._read_body(receive, headers)
+        reply_by = asyncio.get_running_loop().time() + self.server.reply_deadline_seconds
+        reading = True
+        try:
+            # One timer for both deadlines: the body's first, then the reply's.
+            async with asyncio.timeout(self.server.body_timeout_seconds) as deadline:
+                body = await self._read_body(receive, headers)
+                reading = False
+                deadline.reschedule(reply_by)
+                return await self._verify_and_store(scope, headers, body)
+        except TimeoutError:
+            if reading:
+                raise RequestError("request_timeout", "body not received in time", status=408) from None
+            raise PublishError("timeout", "reply deadline passed") from None
+
+    async def _verify_and_store(
+        self, scope: Scope, headers: dict[str, str], body: bytes
+    ) -> tuple[Outcome, Reply, Sequence[SmsEvent]]:
         received_at = self.clock.now()
         token = scope.get("path_params", {}).get("token")
         if token is None and scope.get("query_string"):
@@ -223,11 +239,7 @@ class CallbackEndpoint:
         declared = headers.get("content-length")
         if declared is not None and declared.strip().isdigit() and int(declared) > limit:
             raise RequestError("body_too_large", f"body exceeds {limit} bytes", status=413)
-        try:
-            async with asyncio.timeout(self.server.body_timeout_seconds):
-                return await self._receive_body(receive, limit)
-        except TimeoutError:
-            raise RequestError("request_timeout", "body not received in time", status=408) from None
+        return await self._receive_body(receive, limit)
 
     @staticmethod
     async def _receive_body(receive: Receive, limit: int) -> bytes:
@@ -248,14 +260,23 @@ class CallbackEndpoint:
 
     def _count(self, events: Sequence[SmsEvent], records: Sequence[KafkaRecord]) -> None:
         metrics = self.metrics
+        children = self._children
         now = self.clock.time()
         for event, record in zip(events, records, strict=True):
-            metrics.records.labels(event.type.value, record.topic).inc()
-            metrics.receipt_lag.labels(self.kind, event.type.value).observe(
-                max(0.0, now - event.occurred_at.timestamp())
-            )
-            if isinstance(event, DeliveryReceipt):
-                metrics.delivery_statuses.labels(self.kind, self.instance, event.status.value).inc()
+            status = event.status.value if isinstance(event, DeliveryReceipt) else None
+            key = (event.type.value, record.topic, status)
+            bound = children.get(key)
+            if bound is None:  # labels() costs a lock and a lookup; the label sets are few and fixed
+                bound = (
+                    metrics.records.labels(key[0], key[1]),
+                    metrics.receipt_lag.labels(self.kind, key[0]),
+                    None if status is None else metrics.delivery_statuses.labels(self.kind, self.instance, status),
+                )
+                children[key] = bound
+            bound[0].inc()
+            bound[1].observe(max(0.0, now - event.occurred_at.timestamp()))
+            if bound[2] is not None:
+                bound[2].inc()
 
     def _reply_for(self, error: CallbackError) -> Reply:
         reply = self.provider.rejected(error)

@@ -40,24 +40,25 @@ class Envelope:
 
     def to_record(self, event: SmsEvent, traceparent: str | None = None) -> KafkaRecord:
         """The event as a structured-mode CloudEvent; `raw` is dropped if the record is too big."""
-        value = self._dump(event, traceparent, include_raw=True)
+        event_id = event.id
+        value = self._dump(event, event_id, traceparent, include_raw=True)
         if len(value) > MAX_RECORD_BYTES and event.raw is not None:
-            value = self._dump(event, traceparent, include_raw=False)
+            value = self._dump(event, event_id, traceparent, include_raw=False)
         if len(value) > MAX_RECORD_BYTES:
             raise MalformedCallbackError("record_too_large", f"event exceeds {MAX_RECORD_BYTES} bytes")
         return KafkaRecord(
             topic=self.topics[event.type],
             key=event.key.encode("utf-8"),
             value=value,
-            event_id=event.id,
+            event_id=event_id,
             event_type=event.type,
         )
 
-    def _dump(self, event: SmsEvent, traceparent: str | None, *, include_raw: bool) -> bytes:
+    def _dump(self, event: SmsEvent, event_id: str, traceparent: str | None, *, include_raw: bool) -> bytes:
         occurred = format_time(event.occurred_at)
         envelope: dict[str, Any] = {
             "specversion": "1.0",
-            "id": event.id,
+            "id": event_id,
             "source": self.source,
             "type": f"{self.type_prefix}.{event.type.value}" if self.type_prefix else event.type.value,
         }

@@ -33,6 +33,12 @@ class JsonFormatter(logging.Formatter):
 
 def setup(level: str = "info") -> None:
     """Route every logger (ours, uvicorn's, aiokafka's) to JSON lines on stdout."""
+    # The logging HOWTO's "Optimization" switches: our JSON lines carry none of these record
+    # fields (caller file/line/function, thread, process), so collecting them is wasted work.
+    logging._srcfile = None
+    logging.logThreads = False
+    logging.logProcesses = False
+    logging.logMultiprocessing = False
     handler = logging.StreamHandler(sys.stdout)
     handler.setFormatter(JsonFormatter())
     root = logging.getLogger()

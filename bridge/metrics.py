@@ -25,6 +25,7 @@ class BridgeMetrics:
 
     def __init__(self, registry: CollectorRegistry) -> None:
         self.registry = registry
+        self._done: dict[tuple[str, str, str], tuple[Counter, Histogram]] = {}
         p = PREFIX
         self.callbacks = Counter(
             f"{p}_callbacks", "Callbacks handled, by outcome.", ["provider", "instance", "outcome"], registry=registry
@@ -86,8 +87,13 @@ class BridgeMetrics:
             self.callbacks.labels(provider, instance, outcome)
 
     def callback_done(self, provider: str, instance: str, outcome: Outcome, seconds: float) -> None:
-        self.callbacks.labels(provider, instance, outcome).inc()
-        self.callback_duration.labels(provider, instance).observe(seconds)
+        key = (provider, instance, outcome)
+        children = self._done.get(key)
+        if children is None:  # labels() costs a lock and a lookup; the label sets are few and fixed
+            children = (self.callbacks.labels(*key), self.callback_duration.labels(provider, instance))
+            self._done[key] = children
+        children[0].inc()
+        children[1].observe(seconds)
 
     def callback_rejected(self, provider: str, instance: str, reason: Reason) -> None:
         self.rejections.labels(provider, instance, reason).inc()

@@ -144,7 +144,10 @@ class KafkaPublisher:
         try:
             async with asyncio.timeout(self._deadline):
                 futures = [await producer.send(r.topic, r.value, key=r.key, headers=list(r.headers)) for r in records]
-                await asyncio.gather(*futures)
+                if len(futures) == 1:
+                    await futures[0]
+                else:
+                    await asyncio.gather(*futures)
         except TimeoutError as exc:
             raise PublishError("timeout", "Kafka did not acknowledge within the produce deadline") from exc
         except KafkaTimeoutError as exc:
