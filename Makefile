@@ -18,3 +18,6 @@ dev: install
 
 lock:  # regenerate requirements*.lock from pyproject.toml (hashes; see scripts/lock)
 	$(VENV)/bin/pip install -q pip-tools && scripts/lock
+
+bench: install  # the performance benchmark (~5 min; see README "Performance")
+	$(VENV)/bin/pip install -q -e '.[bench]' && $(VENV)/bin/python -m tests.bench.run

@@ -1,0 +1,1 @@
+"""The bridge's performance benchmark (outside the default test run): see README.md."""
