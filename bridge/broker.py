@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import os
 import signal
 import socket
 import subprocess
+import sys
 import time
 from collections.abc import Iterable
 from pathlib import Path
@@ -14,6 +17,17 @@ from typing import Any
 from bridge.errors import BridgeError
 
 DEFAULT_PARTITIONS = 3
+
+
+PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent() -> None:
+    """In the child before exec: on Linux, get SIGTERM when the parent dies, even by SIGKILL,
+    so that a killed `bridge dev` or test run never leaves a broker behind."""
+    if sys.platform.startswith("linux"):
+        with contextlib.suppress(OSError, AttributeError):
+            ctypes.CDLL(None).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
 class BrokerError(BridgeError):
@@ -87,6 +101,7 @@ class EmbeddedBroker:
             ],
             stdout=out,
             stderr=out,
+            preexec_fn=_die_with_parent,  # async-signal-safe: a single prctl call
             stdin=subprocess.DEVNULL,
             start_new_session=True,
         )
