@@ -9,6 +9,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterable
 from pathlib import Path
@@ -101,7 +102,9 @@ class EmbeddedBroker:
             ],
             stdout=out,
             stderr=out,
-            preexec_fn=_die_with_parent,  # async-signal-safe: a single prctl call
+            # The kernel ties PDEATHSIG to the spawning *thread*: only the main thread's children
+            # may use it, or a broker started from a worker thread dies with that thread.
+            preexec_fn=_die_with_parent if threading.current_thread() is threading.main_thread() else None,
             stdin=subprocess.DEVNULL,
             start_new_session=True,
         )

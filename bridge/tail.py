@@ -43,8 +43,8 @@ async def tail(
         auto_offset_reset="earliest" if from_beginning else "latest",
         metadata_max_age_ms=5000,
     )
-    await consumer.start()
     try:
+        await consumer.start()
         while stop is None or not stop.is_set():
             batches = await consumer.getmany(timeout_ms=500)
             for records in batches.values():

@@ -30,7 +30,11 @@ async def read(
         *topics, bootstrap_servers=bootstrap, auto_offset_reset="earliest", enable_auto_commit=False,
         metadata_max_age_ms=1000,
     )
-    await consumer.start()
+    try:
+        await consumer.start()
+    except BaseException:
+        await consumer.stop()
+        raise
     records: list[Record] = []
     deadline = time.monotonic() + timeout
     try:
