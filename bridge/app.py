@@ -33,7 +33,7 @@ def create_app(
     """The bridge as a Starlette app. Nothing global: every dependency comes in here."""
     lifecycle = lifecycle or Lifecycle()
     metrics = BridgeMetrics(registry)
-    health = Health(publisher, lifecycle, metrics)
+    health = Health(publisher, lifecycle)
     topics = settings.kafka.topics.by_type()
     endpoints: dict[str, CallbackEndpoint] = {}
     for instance in settings.providers:
@@ -42,9 +42,9 @@ def create_app(
         envelope = Envelope(instance.cloudevents_source, topics, settings.kafka.type_prefix)
         endpoints[instance.path] = CallbackEndpoint(provider, envelope, publisher, metrics, clock, lifecycle, settings)
 
+    metrics.watch_health(ready=lambda: health.ready, connected=lambda: publisher.ready)
+
     async def metrics_endpoint(request: Request) -> Response:
-        metrics.kafka_connected.set(1 if publisher.ready else 0)
-        metrics.ready.set(1 if health.ready else 0)
         body, content_type = metrics.exposition()
         return Response(body, media_type=content_type)
 

@@ -14,7 +14,7 @@ import time
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Final
 from urllib.parse import parse_qsl
 
 from starlette.types import Receive, Scope, Send
@@ -106,7 +106,6 @@ class CallbackEndpoint:
         self.dead_letter_topic = settings.kafka.topics.dead_letter
         self.kind = provider.kind
         self.instance = provider.settings.name
-        self._children: dict[tuple[str, str, str | None], tuple[Any, Any, Any]] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         started = time.perf_counter()
@@ -118,8 +117,10 @@ class CallbackEndpoint:
         outcome: Outcome = "failed"
         reason: str | None = None
         events: Sequence[SmsEvent] = ()
+        records: Sequence[KafkaRecord] = ()
         try:
-            outcome, reply, events = await self._handle(scope, receive, headers)
+            events, records = await self._handle(scope, receive, headers)
+            outcome, reply = "accepted", self.provider.accepted()
         except CallbackError as error:
             reason = error.reason
             outcome = "dead_lettered" if isinstance(error, MalformedCallbackError) else "rejected"
@@ -146,7 +147,7 @@ class CallbackEndpoint:
                 "callback accepted",
                 extra={
                     **self._fields(request_id, outcome, None, None),
-                    "event_ids": [e.id for e in events],
+                    "event_ids": [r.event_id for r in records],
                     "parties": [masked_parties(e) for e in events[:5]],
                     "latency_ms": round(elapsed * 1000, 3),
                 },
@@ -155,7 +156,7 @@ class CallbackEndpoint:
 
     async def _handle(
         self, scope: Scope, receive: Receive, headers: dict[str, str]
-    ) -> tuple[Outcome, Reply, Sequence[SmsEvent]]:
+    ) -> tuple[Sequence[SmsEvent], Sequence[KafkaRecord]]:
         if scope["method"] != "POST":
             raise RequestError("method_not_allowed", "method must be POST", status=405)
         if self.lifecycle.draining:
@@ -181,7 +182,7 @@ class CallbackEndpoint:
 
     async def _verify_and_store(
         self, scope: Scope, headers: dict[str, str], body: bytes
-    ) -> tuple[Outcome, Reply, Sequence[SmsEvent]]:
+    ) -> tuple[Sequence[SmsEvent], Sequence[KafkaRecord]]:
         received_at = self.clock.now()
         token = scope.get("path_params", {}).get("token")
         if token is None and scope.get("query_string"):
@@ -207,7 +208,7 @@ class CallbackEndpoint:
 
     async def _store(
         self, verified: VerifiedCallback, headers: dict[str, str]
-    ) -> tuple[Outcome, Reply, Sequence[SmsEvent]]:
+    ) -> tuple[Sequence[SmsEvent], Sequence[KafkaRecord]]:
         try:
             events = self.provider.parse(verified)
             traceparent = valid_traceparent(headers.get("traceparent"))
@@ -218,8 +219,13 @@ class CallbackEndpoint:
         started = time.perf_counter()
         await self.publisher.publish(records)
         self.metrics.publish_duration.observe(time.perf_counter() - started)
-        self._count(events, records)
-        return "accepted", self.provider.accepted(), events
+        now = self.clock.time()
+        for event, record in zip(events, records, strict=True):
+            status = event.status.value if isinstance(event, DeliveryReceipt) else None
+            self.metrics.event_published(
+                self.kind, self.instance, event.type.value, record.topic, status, now - event.occurred_at.timestamp()
+            )
+        return events, records
 
     async def _dead_letter(self, verified: VerifiedCallback, error: MalformedCallbackError) -> None:
         record = to_dead_letter(
@@ -239,10 +245,6 @@ class CallbackEndpoint:
         declared = headers.get("content-length")
         if declared is not None and declared.strip().isdigit() and int(declared) > limit:
             raise RequestError("body_too_large", f"body exceeds {limit} bytes", status=413)
-        return await self._receive_body(receive, limit)
-
-    @staticmethod
-    async def _receive_body(receive: Receive, limit: int) -> bytes:
         chunks: list[bytes] = []
         size = 0
         while True:
@@ -257,26 +259,6 @@ class CallbackEndpoint:
             if not message.get("more_body", False):
                 break
         return chunks[0] if len(chunks) == 1 else b"".join(chunks)
-
-    def _count(self, events: Sequence[SmsEvent], records: Sequence[KafkaRecord]) -> None:
-        metrics = self.metrics
-        children = self._children
-        now = self.clock.time()
-        for event, record in zip(events, records, strict=True):
-            status = event.status.value if isinstance(event, DeliveryReceipt) else None
-            key = (event.type.value, record.topic, status)
-            bound = children.get(key)
-            if bound is None:  # labels() costs a lock and a lookup; the label sets are few and fixed
-                bound = (
-                    metrics.records.labels(key[0], key[1]),
-                    metrics.receipt_lag.labels(self.kind, key[0]),
-                    None if status is None else metrics.delivery_statuses.labels(self.kind, self.instance, status),
-                )
-                children[key] = bound
-            bound[0].inc()
-            bound[1].observe(max(0.0, now - event.occurred_at.timestamp()))
-            if bound[2] is not None:
-                bound[2].inc()
 
     def _reply_for(self, error: CallbackError) -> Reply:
         reply = self.provider.rejected(error)

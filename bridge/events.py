@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 import hashlib
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -27,7 +26,6 @@ class Status(StrEnum):
     UNKNOWN = "unknown"
 
 
-@functools.lru_cache(maxsize=4096)
 def event_id(provider: str, type_: EventType, message_key: str, status_code: str, occurred_at: datetime) -> str:
     """A deterministic event id: the same provider record always gives the same id.
 

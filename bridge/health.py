@@ -6,17 +6,15 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 
 from bridge.callbacks import Lifecycle
-from bridge.metrics import BridgeMetrics
 from bridge.publisher import Publisher
 
 
 class Health:
     """The two probe endpoints. Neither touches the network; both are cheap."""
 
-    def __init__(self, publisher: Publisher, lifecycle: Lifecycle, metrics: BridgeMetrics) -> None:
+    def __init__(self, publisher: Publisher, lifecycle: Lifecycle) -> None:
         self._publisher = publisher
         self._lifecycle = lifecycle
-        self._metrics = metrics
 
     @property
     def ready(self) -> bool:
@@ -28,10 +26,7 @@ class Health:
 
     async def readyz(self, request: Request) -> Response:
         """Ready when the publisher is connected, the broker answered recently, and not draining."""
-        ready = self.ready
-        self._metrics.ready.set(1 if ready else 0)
-        self._metrics.kafka_connected.set(1 if self._publisher.ready else 0)
-        if ready:
+        if self.ready:
             return PlainTextResponse("ready\n")
         why = "draining" if self._lifecycle.draining else "kafka not connected"
         return PlainTextResponse(f"not ready: {why}\n", status_code=503)

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import platform
-from typing import Final, Literal
+from collections.abc import Callable
+from typing import Any, Final, Literal
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
 from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
@@ -26,6 +27,7 @@ class BridgeMetrics:
     def __init__(self, registry: CollectorRegistry) -> None:
         self.registry = registry
         self._done: dict[tuple[str, str, str], tuple[Counter, Histogram]] = {}
+        self._published: dict[tuple[str, str, str, str, str | None], tuple[Any, Any, Any]] = {}
         p = PREFIX
         self.callbacks = Counter(
             f"{p}_callbacks", "Callbacks handled, by outcome.", ["provider", "instance", "outcome"], registry=registry
@@ -94,6 +96,29 @@ class BridgeMetrics:
             self._done[key] = children
         children[0].inc()
         children[1].observe(seconds)
+
+    def event_published(
+        self, provider: str, instance: str, event_type: str, topic: str, status: str | None, lag_seconds: float
+    ) -> None:
+        """One record acknowledged: its count, the event's lag and, for receipts, the status."""
+        key = (provider, instance, event_type, topic, status)
+        children = self._published.get(key)
+        if children is None:  # labels() costs a lock and a lookup; the label sets are few and fixed
+            children = (
+                self.records.labels(event_type, topic),
+                self.receipt_lag.labels(provider, event_type),
+                None if status is None else self.delivery_statuses.labels(provider, instance, status),
+            )
+            self._published[key] = children
+        children[0].inc()
+        children[1].observe(max(0.0, lag_seconds))
+        if children[2] is not None:
+            children[2].inc()
+
+    def watch_health(self, ready: Callable[[], bool], connected: Callable[[], bool]) -> None:
+        """The health gauges read the live state whenever they are collected."""
+        self.ready.set_function(lambda: 1.0 if ready() else 0.0)
+        self.kafka_connected.set_function(lambda: 1.0 if connected() else 0.0)
 
     def callback_rejected(self, provider: str, instance: str, reason: Reason) -> None:
         self.rejections.labels(provider, instance, reason).inc()

@@ -62,15 +62,20 @@ def sample_body(kind: str, action: str = "dr") -> bytes:
                 "smsStatus": "DELIVRD",
             }
         )
+    return nxcloud_receipt_body(f"dr{int(time.time() * 1000)}", "18184505018", now)
+
+
+def nxcloud_receipt_body(message_id: str, to_phone: str, receive_time: str) -> bytes:
+    """The NxCloud documentation's `dr` sample with the given id, recipient and time."""
     return orjson.dumps(
         {
-            "messageId": f"dr{int(time.time() * 1000)}",
-            "toPhone": "18184505018",
+            "messageId": message_id,
+            "toPhone": to_phone,
             "fromPhone": "12347200160",
             "content": "sunt non nisi",
             "size": "1",
             "price": "0.0360",
-            "receiveTime": now,
+            "receiveTime": receive_time,
             "smsStatus": "DELIVRD",
         }
     )

@@ -36,6 +36,7 @@ from typing import Any, Final, TypeVar
 import orjson
 
 from bridge.providers.nxcloud import DID_BIZ_TYPE, signature
+from bridge.send import nxcloud_receipt_body
 
 CST: Final = timezone(timedelta(hours=8))  # the instances' zone (Asia/Shanghai)
 NXCLOUD_PATH: Final = "/callbacks/nxcloud/test"
@@ -121,18 +122,8 @@ def nxcloud_corpus(count: int, tag: str, access_key: str, secret: str) -> list[b
     fixed = [("accesskey", access_key), ("action", "dr"), ("biztype", DID_BIZ_TYPE), ("ts", ts)]
     out: list[bytes] = []
     for i in range(count):
-        body = orjson.dumps(
-            {
-                "messageId": f"{tag:_<12.12}{i:020d}",  # 32 characters, like NxCloud's ids
-                "toPhone": f"1818{i % 10_000_000:07d}",
-                "fromPhone": "12347200160",
-                "content": "sunt non nisi",
-                "size": "1",
-                "price": "0.0360",
-                "receiveTime": now,
-                "smsStatus": "DELIVRD",
-            }
-        )
+        # 32-character ids, like NxCloud's
+        body = nxcloud_receipt_body(f"{tag:_<12.12}{i:020d}", f"1818{i % 10_000_000:07d}", now)
         sign = signature(signed, body, secret)
         out.append(_raw(NXCLOUD_PATH, [*fixed, ("sign", sign), ("Content-Type", "application/json")], body))
     return out
