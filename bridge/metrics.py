@@ -1,75 +1,120 @@
-"""Every metric of the bridge, built on an injected registry, with typed recording methods."""
+"""Every metric of the bridge, built on an injected registry, with typed recording methods and /metrics."""
 
 from __future__ import annotations
 
 import platform
-from collections.abc import Callable
-from typing import Any, Final, Literal
+from collections.abc import Callable, Mapping
+from typing import Any, Final, Literal, get_args
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info, make_asgi_app
 from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
+from starlette.types import Message, Receive, Scope, Send
 
 from bridge import __version__
-from bridge.errors import Reason
+from bridge.errors import MalformedReason, PublishReason, Reason, RequestReason, VerificationReason
+from bridge.events import EventType, Status
 
 PREFIX: Final = "sms_bridge"
 Outcome = Literal["accepted", "rejected", "dead_lettered", "failed"]
-PublishFailure = Literal["not_connected", "timeout", "broker_error"]
+PublishOutcome = Literal["ok", "failed"]
+PublishFailure = PublishReason
 
-LATENCY_BUCKETS: Final = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
-LAG_BUCKETS: Final = (1.0, 5.0, 15.0, 30.0, 60.0, 300.0, 900.0, 3600.0, 21600.0, 86400.0)
-NO_INSTANCE: Final = "none"
+OUTCOMES: Final[tuple[Outcome, ...]] = get_args(Outcome)
+PUBLISH_OUTCOMES: Final[tuple[PublishOutcome, ...]] = get_args(PublishOutcome)
+# Refusals before anything is stored; `not_found` has no account (see NO_ACCOUNT).
+REJECTION_REASONS: Final[tuple[Reason, ...]] = tuple(
+    r for r in (*get_args(RequestReason), *get_args(VerificationReason)) if r != "not_found"
+)
+DEAD_LETTER_REASONS: Final[tuple[MalformedReason, ...]] = get_args(MalformedReason)
+PUBLISH_FAILURES: Final[tuple[PublishReason, ...]] = get_args(PublishReason)
+STATUSES: Final = tuple(s.value for s in Status)
+
+# Reply and publish times. Dense around the deadlines the bridge enforces, so a quantile never
+# interpolates across one: Alibaba-style 0.6 s reply deadlines, the 5 s produce timeout and the
+# 10 s reply deadline each have a bucket at the deadline and one a few percent above it.
+LATENCY_BUCKETS: Final = (
+    0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 0.6, 0.65, 0.75, 1.0,
+    1.5, 2.0, 3.0, 4.0, 5.0, 5.25, 6.0, 8.0, 10.0, 10.5, 15.0, 30.0,
+)  # fmt: skip
+# Event time at the provider to reception: sub-second for live traffic, hours for retried backlogs.
+LAG_BUCKETS: Final = (
+    0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0,
+    1800.0, 3600.0, 4 * 3600.0, 12 * 3600.0, 86400.0, 3 * 86400.0,
+)  # fmt: skip
+NO_ACCOUNT: Final = "none"  # provider and account of callbacks to no configured path (404)
+NO_INSTANCE: Final = NO_ACCOUNT  # former name, kept while app.py still imports it
+NO_REGION: Final = "unknown"  # region of receipts whose recipient's country is not known
+
+
+def region_label(region: str | None) -> str:
+    """An ISO 3166-1 alpha-2 code as given, anything else `unknown`: the label set stays closed."""
+    if region is not None and len(region) == 2 and region.isascii() and region.isalpha() and region.isupper():
+        return region
+    return NO_REGION
 
 
 class BridgeMetrics:
-    """The bridge's metric families; label values come from closed sets or the configuration."""
+    """The bridge's metric families; label values come from closed sets or the configuration.
+
+    Every labelled series of a configured account is exported from the start (add_instance), so
+    rates and ratios have data, and alerts on them work, before the first event. The one
+    exception is `region`: a receipt's country opens its delivered/undelivered/unknown series
+    together, on the first receipt for that country (exporting ~250 countries for every account
+    would multiply the series for countries that never appear).
+    """
 
     def __init__(self, registry: CollectorRegistry) -> None:
         self.registry = registry
-        self._done: dict[tuple[str, str, str], tuple[Counter, Histogram]] = {}
-        self._published: dict[tuple[str, str, str, str, str | None], tuple[Any, Any, Any]] = {}
+        self._done: dict[tuple[str, str, str], tuple[Any, Any]] = {}
+        self._published: dict[tuple[str, str, str, str, str | None, str | None], tuple[Any, Any, Any]] = {}
         p = PREFIX
+        account = ["provider", "account"]
         self.callbacks = Counter(
-            f"{p}_callbacks", "Callbacks handled, by outcome.", ["provider", "instance", "outcome"], registry=registry
+            f"{p}_callbacks", "Callbacks handled, by outcome.", [*account, "outcome"], registry=registry
         )
         self.rejections = Counter(
             f"{p}_callback_rejections",
-            "Callbacks rejected, by reason.",
-            ["provider", "instance", "reason"],
+            "Callbacks refused before anything was stored (request and verification errors), by reason.",
+            [*account, "reason"],
             registry=registry,
         )
         self.records = Counter(
-            f"{p}_records_published", "Records acknowledged by Kafka.", ["type", "topic"], registry=registry
-        )
+            f"{p}_records_published", "Event records acknowledged by Kafka.", [*account, "type", "topic"],
+            registry=registry,
+        )  # fmt: skip
         self.publish_failures = Counter(
-            f"{p}_publish_failures", "Callbacks whose records Kafka did not acknowledge.", ["reason"], registry=registry
-        )
+            f"{p}_publish_failures", "Publishes that Kafka did not acknowledge, by reason.", ["reason"],
+            registry=registry,
+        )  # fmt: skip
         self.dead_letters = Counter(
-            f"{p}_dead_letters", "Dead-letter records written.", ["provider", "instance", "reason"], registry=registry
+            f"{p}_dead_letters", "Dead-letter records written.", [*account, "reason"], registry=registry
         )
         self.delivery_statuses = Counter(
             f"{p}_delivery_statuses",
-            "Delivery receipts published, by status.",
-            ["provider", "instance", "status"],
+            "Delivery receipts published, by status and the recipient's country (ISO 3166-1 alpha-2).",
+            [*account, "status", "region"],
             registry=registry,
         )
         self.callback_duration = Histogram(
             f"{p}_callback_duration_seconds",
-            "Time from request to reply.",
-            ["provider", "instance"],
+            "Time from request to reply, by outcome.",
+            [*account, "outcome"],
             buckets=LATENCY_BUCKETS,
             registry=registry,
         )
-        self.publish_duration = Histogram(
+        self.publish_durations = Histogram(
             f"{p}_publish_duration_seconds",
-            "Time for Kafka to acknowledge all records of a callback.",
+            "Time for Kafka to acknowledge (ok) or fail (failed) one publish of records.",
+            ["outcome"],
             buckets=LATENCY_BUCKETS,
             registry=registry,
         )
+        # Transitional: callbacks.py observes successful publishes here until it calls publish_done().
+        self.publish_duration = self.publish_durations.labels("ok")
         self.receipt_lag = Histogram(
             f"{p}_event_lag_seconds",
-            "Event time to reception by the bridge.",
-            ["provider", "type"],
+            "Event time at the provider to reception by the bridge.",
+            [*account, "type"],
             buckets=LAG_BUCKETS,
             registry=registry,
         )
@@ -82,32 +127,70 @@ class BridgeMetrics:
         self.ready = Gauge(f"{p}_ready", "1 when /readyz answers ready.", registry=registry)
         self.build = Info(f"{p}_build", "Version of the bridge and of Python.", registry=registry)
         self.build.info({"version": __version__, "python": platform.python_version()})
+        for reason in PUBLISH_FAILURES:
+            self.publish_failures.labels(reason)
+        self._publish_done = {outcome: self.publish_durations.labels(outcome) for outcome in PUBLISH_OUTCOMES}
+        self.rejections.labels(NO_ACCOUNT, NO_ACCOUNT, "not_found")
 
-    def add_instance(self, provider: str, instance: str) -> None:
-        """Export zeros for a configured instance's outcomes, so rates exist from the start."""
-        for outcome in ("accepted", "rejected", "dead_lettered", "failed"):
-            self.callbacks.labels(provider, instance, outcome)
+    def add_instance(self, provider: str, account: str, *, topics: Mapping[EventType, str] | None = None) -> None:
+        """Export zeros for every series of a configured account. `topics` maps each event type
+        to its topic (Settings.kafka.topics.by_type()); without it, records start at the first event."""
+        for outcome in OUTCOMES:
+            self.callbacks.labels(provider, account, outcome)
+            self.callback_duration.labels(provider, account, outcome)
+        for reason in REJECTION_REASONS:
+            self.rejections.labels(provider, account, reason)
+        for malformed in DEAD_LETTER_REASONS:
+            self.dead_letters.labels(provider, account, malformed)
+        for status in STATUSES:
+            self.delivery_statuses.labels(provider, account, status, NO_REGION)
+        for event_type in EventType:
+            self.receipt_lag.labels(provider, account, event_type.value)
+            if topics is not None and event_type in topics:
+                self.records.labels(provider, account, event_type.value, topics[event_type])
 
-    def callback_done(self, provider: str, instance: str, outcome: Outcome, seconds: float) -> None:
-        key = (provider, instance, outcome)
+    def callback_done(self, provider: str, account: str, outcome: Outcome, seconds: float) -> None:
+        """One callback answered: its outcome and its time from request to reply."""
+        key = (provider, account, outcome)
         children = self._done.get(key)
         if children is None:  # labels() costs a lock and a lookup; the label sets are few and fixed
-            children = (self.callbacks.labels(*key), self.callback_duration.labels(provider, instance))
+            children = (self.callbacks.labels(*key), self.callback_duration.labels(*key))
             self._done[key] = children
         children[0].inc()
         children[1].observe(seconds)
 
     def event_published(
-        self, provider: str, instance: str, event_type: str, topic: str, status: str | None, lag_seconds: float
+        self,
+        provider: str,
+        account: str,
+        event_type: str,
+        topic: str,
+        status: str | None,
+        region: str | float | None = None,
+        lag_seconds: float | None = None,
     ) -> None:
-        """One record acknowledged: its count, the event's lag and, for receipts, the status."""
-        key = (provider, instance, event_type, topic, status)
+        """One event record acknowledged: its count, its lag and, for receipts (status not None),
+        the status by the recipient's region (None: `unknown`).
+
+        Transitional: the former call passed the lag sixth, without a region; that still works
+        until callbacks.py passes both. Then `region` becomes `str | None` and the lag required.
+        """
+        if lag_seconds is None:
+            lag_seconds = float(region) if isinstance(region, float | int) else 0.0
+        country = region if isinstance(region, str) else None
+        key = (provider, account, event_type, topic, status, country)
         children = self._published.get(key)
         if children is None:  # labels() costs a lock and a lookup; the label sets are few and fixed
+            statuses = None
+            if status is not None:
+                label = region_label(country)
+                for other in STATUSES:  # a new country opens all its statuses at once
+                    self.delivery_statuses.labels(provider, account, other, label)
+                statuses = self.delivery_statuses.labels(provider, account, status, label)
             children = (
-                self.records.labels(event_type, topic),
-                self.receipt_lag.labels(provider, event_type),
-                None if status is None else self.delivery_statuses.labels(provider, instance, status),
+                self.records.labels(provider, account, event_type, topic),
+                self.receipt_lag.labels(provider, account, event_type),
+                statuses,
             )
             self._published[key] = children
         children[0].inc()
@@ -115,20 +198,50 @@ class BridgeMetrics:
         if children[2] is not None:
             children[2].inc()
 
+    def callback_rejected(self, provider: str, account: str, reason: Reason) -> None:
+        """A callback refused before anything was stored (never a dead letter: see dead_lettered)."""
+        self.rejections.labels(provider, account, reason).inc()
+
+    def dead_lettered(self, provider: str, account: str, reason: Reason) -> None:
+        """One dead-letter record written (a callback may dead-letter some reports, publish others)."""
+        self.dead_letters.labels(provider, account, reason).inc()
+
+    def publish_done(self, outcome: PublishOutcome, seconds: float) -> None:
+        """One publish to Kafka ended: acknowledged (`ok`) or not (`failed`), after `seconds`."""
+        self._publish_done[outcome].observe(seconds)
+
+    def publish_failed(self, reason: PublishFailure) -> None:
+        self.publish_failures.labels(reason).inc()
+
     def watch_health(self, ready: Callable[[], bool], connected: Callable[[], bool]) -> None:
         """The health gauges read the live state whenever they are collected."""
         self.ready.set_function(lambda: 1.0 if ready() else 0.0)
         self.kafka_connected.set_function(lambda: 1.0 if connected() else 0.0)
 
-    def callback_rejected(self, provider: str, instance: str, reason: Reason) -> None:
-        self.rejections.labels(provider, instance, reason).inc()
-
-    def dead_lettered(self, provider: str, instance: str, reason: Reason) -> None:
-        self.dead_letters.labels(provider, instance, reason).inc()
-
-    def publish_failed(self, reason: PublishFailure) -> None:
-        self.publish_failures.labels(reason).inc()
+    def asgi(self) -> MetricsApp:
+        """The /metrics endpoint: prometheus_client's own exposition, which negotiates OpenMetrics
+        (Accept), gzip (Accept-Encoding) and `name[]` filters."""
+        return MetricsApp(self.registry)
 
     def exposition(self) -> tuple[bytes, str]:
         """The registry in the Prometheus text format, with its content type."""
         return generate_latest(self.registry), CONTENT_TYPE_LATEST
+
+
+class MetricsApp:
+    """A typed ASGI app around prometheus_client's untyped make_asgi_app (a class, not a function,
+    so Starlette's Route treats it as an ASGI app, not as a request-response endpoint)."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self._app: Callable[[Scope, Receive, Send], Any] = make_asgi_app(registry)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":  # prometheus_client asserts this
+            return
+
+        async def send_lowercase(message: Message) -> None:
+            if message["type"] == "http.response.start":  # ASGI header names are lower case
+                message["headers"] = [(name.lower(), value) for name, value in message["headers"]]
+            await send(message)
+
+        await self._app(scope, receive, send_lowercase)

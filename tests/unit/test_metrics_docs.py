@@ -9,7 +9,8 @@ import uvicorn
 from prometheus_client import CollectorRegistry
 from starlette.applications import Starlette
 
-from bridge.callbacks import Lifecycle
+from bridge.events import EventType
+from bridge.lifecycle import Lifecycle
 from bridge.metrics import BridgeMetrics
 from bridge.server import DrainingServer
 from tests.conftest import ROOT
@@ -17,23 +18,34 @@ from tests.conftest import ROOT
 SUFFIX = {"counter": "_total", "info": "_info", "histogram": "", "gauge": ""}
 
 
-def readme_metrics() -> dict[str, str]:
+def readme_metrics() -> dict[str, tuple[str, frozenset[str]]]:
+    """name -> (type, labels) from the README's metrics table."""
     text = (ROOT / "README.md").read_text("utf-8")
     section = text.split("### Metrics", 1)[1].split("\n### ", 1)[0]
-    rows = re.findall(r"^\| `(sms_bridge_[a-z_]+)` \| (\w+) \|", section, flags=re.MULTILINE)
-    return dict(rows)
+    rows = re.findall(r"^\| `(sms_bridge_[a-z_]+)` \| (\w+) \|([^|]*)\|", section, flags=re.MULTILINE)
+    return {name: (kind, frozenset(re.findall(r"`(\w+)`", labels))) for name, kind, labels in rows}
 
 
-def registered_metrics() -> dict[str, str]:
+def registered_metrics() -> dict[str, tuple[str, frozenset[str]]]:
+    """name -> (type, labels) of every family, with the account of a configured instance exported."""
     registry = CollectorRegistry()
-    BridgeMetrics(registry)
-    return {f.name + SUFFIX[f.type]: ("gauge" if f.type == "info" else f.type) for f in registry.collect()}
+    BridgeMetrics(registry).add_instance("tencent", "main", topics={t: "topic" for t in EventType})
+    families: dict[str, tuple[str, frozenset[str]]] = {}
+    for family in registry.collect():
+        labels = frozenset(k for s in family.samples for k in s.labels if k != "le")
+        families[family.name + SUFFIX[family.type]] = ("gauge" if family.type == "info" else family.type, labels)
+    return families
 
 
-def test_readme_metrics_table_matches_the_registered_families() -> None:
+def test_readme_metrics_table_matches_the_registered_families_and_labels() -> None:
     documented = readme_metrics()
     assert documented, "no metrics table found in README.md"
     assert documented == registered_metrics()
+
+
+def test_readme_names_the_account_label_and_never_a_label_called_instance() -> None:
+    assert all("instance" not in labels for _, labels in readme_metrics().values())
+    assert any("account" in labels for _, labels in readme_metrics().values())
 
 
 def test_sigterm_marks_the_bridge_draining_at_once() -> None:
