@@ -13,11 +13,12 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from bridge.callbacks import CallbackEndpoint, Lifecycle
+from bridge.callbacks import CallbackEndpoint
 from bridge.clock import Clock
 from bridge.config import Settings
 from bridge.envelope import Envelope
 from bridge.health import Health
+from bridge.lifecycle import Lifecycle
 from bridge.metrics import NO_INSTANCE, BridgeMetrics
 from bridge.providers import build
 from bridge.publisher import Publisher

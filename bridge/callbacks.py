@@ -1,86 +1,54 @@
-"""The callback endpoint: raw request -> verify -> parse -> publish -> reply.
+"""The callback endpoint: raw request -> shared checks -> verify -> parse -> publish -> reply.
 
 This is the only place where errors become replies, always through the provider's own
-format. An instance's callback URL is `<path>` or `<path>/<token>`.
+format, and the only place the checks every kind shares are enforced (method, media type, body
+limit, source allowlist, freshness, replay), from what each kind declares. An instance's
+callback URL is `<path>` or `<path>/<token>`.
 """
 
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 import itertools
 import logging
 import time
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Final
-from urllib.parse import parse_qsl
+from typing import Any, Final
 
 from starlette.types import Receive, Scope, Send
 
 from bridge.clock import Clock
-from bridge.config import ServerSettings, Settings
+from bridge.config import Settings
 from bridge.deadletter import to_dead_letter
 from bridge.envelope import Envelope, KafkaRecord, valid_traceparent
-from bridge.errors import (
-    CallbackError,
-    MalformedCallbackError,
-    PublishError,
-    RequestError,
-    VerificationError,
-)
+from bridge.errors import CallbackError, MalformedCallbackError, PublishError, RequestError, VerificationError
 from bridge.events import DeliveryReceipt, SmsEvent
+from bridge.guard import Guard
+from bridge.lifecycle import Lifecycle
 from bridge.metrics import BridgeMetrics, Outcome
-from bridge.providers.base import IPNetwork, Provider, RawCallback, Reply, VerifiedCallback
+from bridge.providers import AnyProvider
+from bridge.providers.base import BadReport, BodyKind, Reply, Verified
 from bridge.publisher import Publisher
 from bridge.redact import mask_phone
+from bridge.request import client_address, decode_params, headers_of, public_url, raw_callback
 
 log = logging.getLogger(__name__)
 
 RETRY_AFTER_SECONDS: Final = "5"
 _RUN_ID: Final = uuid.uuid4().hex[:12]  # request ids: this process's random prefix and a counter
 _REQUEST_NUMBER: Final = itertools.count(1)
-JSON_MEDIA_TYPES: Final = frozenset({"application/json", "text/json", "text/plain"})
 
 
-@dataclass
-class Lifecycle:
-    """Run state shared by the endpoints: draining is set when shutdown begins."""
+@dataclass(frozen=True, slots=True)
+class Stored:
+    """What a stored callback became: its events and their records, and its dead-lettered reports."""
 
-    draining: bool = False
-    in_flight: int = 0
-
-
-def client_address(peer: str | None, forwarded_for: str | None, trusted: Sequence[IPNetwork]) -> str | None:
-    """The caller's address: the peer, or, when the peer is a trusted proxy, the right-most
-    `X-Forwarded-For` entry that is not itself a trusted proxy."""
-    if peer is None or not trusted or not forwarded_for or not _trusted(peer, trusted):
-        return peer
-    hops = [h.strip() for h in forwarded_for.split(",")]
-    for hop in reversed(hops):
-        if not hop:
-            return None
-        if not _trusted(hop, trusted):
-            return hop
-    return hops[0] if hops else peer
-
-
-def _trusted(address: str, trusted: Sequence[IPNetwork]) -> bool:
-    try:
-        ip = ipaddress.ip_address(address)
-    except ValueError:
-        return False
-    return any(ip in net for net in trusted)
-
-
-def _headers(scope: Scope) -> dict[str, str]:
-    headers: dict[str, str] = {}
-    for raw_name, raw_value in scope["headers"]:
-        name = raw_name.decode("latin-1").lower()
-        value = raw_value.decode("latin-1")
-        headers[name] = f"{headers[name]}, {value}" if name in headers else value
-    return headers
+    verified: Verified
+    events: Sequence[SmsEvent]
+    records: Sequence[KafkaRecord]
+    bad: Sequence[BadReport]
 
 
 class CallbackEndpoint:
@@ -88,7 +56,7 @@ class CallbackEndpoint:
 
     def __init__(
         self,
-        provider: Provider,
+        provider: AnyProvider,
         envelope: Envelope,
         publisher: Publisher,
         metrics: BridgeMetrics,
@@ -102,36 +70,46 @@ class CallbackEndpoint:
         self.metrics = metrics
         self.clock = clock
         self.lifecycle = lifecycle
-        self.server: ServerSettings = settings.server
+        self.server = settings.server
+        self.instance_settings = provider.settings
+        configured = provider.settings.public_url
+        self.public_url = None if configured is None else str(configured)
+        self.guard = Guard(provider.settings, clock, timestamped=provider.timestamped)
         self.dead_letter_topic = settings.kafka.topics.dead_letter
         self.kind = provider.kind
         self.instance = provider.settings.name
+        self.reply_deadline = provider.settings.reply_deadline_seconds or self.server.reply_deadline_seconds
+        self.body_timeout = min(self.server.body_timeout_seconds, self.reply_deadline)
+        self.allow = ", ".join(sorted(provider.methods))
+        self.default_media_type = next(iter(provider.media_types))
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         started = time.perf_counter()
         lifecycle = self.lifecycle
         lifecycle.in_flight += 1
         self.metrics.in_flight.inc()
-        headers = _headers(scope)
+        headers = headers_of(scope["headers"])
         request_id = headers.get("x-request-id", "")[:64] or f"{_RUN_ID}-{next(_REQUEST_NUMBER):x}"
         outcome: Outcome = "failed"
         reason: str | None = None
-        events: Sequence[SmsEvent] = ()
-        records: Sequence[KafkaRecord] = ()
+        stored: Stored | None = None
         try:
-            events, records = await self._handle(scope, receive, headers)
-            outcome, reply = "accepted", self.provider.accepted()
+            stored = await self._handle(scope, receive, headers, request_id)
+            outcome, reply = "accepted", self.provider.accepted(stored.verified)
         except CallbackError as error:
             reason = error.reason
-            outcome = "dead_lettered" if isinstance(error, MalformedCallbackError) else "rejected"
-            self.metrics.callback_rejected(self.kind, self.instance, error.reason)
+            if isinstance(error, MalformedCallbackError):
+                outcome = "dead_lettered"
+            else:
+                outcome = "rejected"
+                self.metrics.callback_rejected(self.kind, self.instance, error.reason)
             reply = self._reply_for(error)
             log_level = logging.WARNING if isinstance(error, VerificationError) else logging.INFO
             log.log(log_level, "callback rejected", extra=self._fields(request_id, outcome, reason, str(error)))
         except PublishError as error:
             reason = error.reason
             self.metrics.publish_failed(error.reason)
-            reply = self._failure(error)
+            reply = self._reply_for(CallbackError(error.reason, "not stored; retry later", status=503))
             log.error("callback not stored", extra=self._fields(request_id, outcome, reason, str(error)))
         except Exception:
             reason = "internal_error"
@@ -142,103 +120,155 @@ class CallbackEndpoint:
             self.metrics.in_flight.dec()
         elapsed = time.perf_counter() - started
         self.metrics.callback_done(self.kind, self.instance, outcome, elapsed)
-        if reason is None:
+        if stored is not None:
             log.info(
                 "callback accepted",
                 extra={
                     **self._fields(request_id, outcome, None, None),
-                    "event_ids": [r.event_id for r in records],
-                    "parties": [masked_parties(e) for e in events[:5]],
+                    "event_ids": [r.event_id for r in stored.records],
+                    "parties": [masked_parties(e) for e in stored.events[:5]],
+                    "dead_lettered_reports": len(stored.bad),
                     "latency_ms": round(elapsed * 1000, 3),
                 },
             )
         await _send(send, reply, request_id)
 
-    async def _handle(
-        self, scope: Scope, receive: Receive, headers: dict[str, str]
-    ) -> tuple[Sequence[SmsEvent], Sequence[KafkaRecord]]:
-        if scope["method"] != "POST":
-            raise RequestError("method_not_allowed", "method must be POST", status=405)
+    async def _handle(self, scope: Scope, receive: Receive, headers: dict[str, str], request_id: str) -> Stored:
+        method: str = scope["method"]
+        if method not in self.provider.methods:
+            raise RequestError("method_not_allowed", f"method must be {self.allow}", status=405)
         if self.lifecycle.draining:
             raise RequestError("draining", "shutting down; retry later", status=503)
         if self.lifecycle.in_flight > self.server.max_in_flight:
             raise RequestError("overloaded", "too many callbacks in flight; retry later", status=503)
-        media_type = headers.get("content-type", "application/json").split(";", 1)[0].strip().lower()
-        if media_type not in JSON_MEDIA_TYPES and not media_type.endswith("+json"):
-            raise RequestError("unsupported_media_type", "content type must be application/json", status=415)
-        reply_by = asyncio.get_running_loop().time() + self.server.reply_deadline_seconds
+        body_kind = self._body_kind(headers) if method != "GET" else None
+        reply_by = asyncio.get_running_loop().time() + self.reply_deadline
         reading = True
         try:
             # One timer for both deadlines: the body's first, then the reply's.
-            async with asyncio.timeout(self.server.body_timeout_seconds) as deadline:
+            async with asyncio.timeout(self.body_timeout) as deadline:
                 body = await self._read_body(receive, headers)
                 reading = False
                 deadline.reschedule(reply_by)
-                return await self._verify_and_store(scope, headers, body)
+                return await self._verify_and_store(scope, headers, body, body_kind, request_id)
         except TimeoutError:
             if reading:
                 raise RequestError("request_timeout", "body not received in time", status=408) from None
             raise PublishError("timeout", "reply deadline passed") from None
 
+    def _body_kind(self, headers: dict[str, str]) -> BodyKind:
+        """The body kind the instance's kind declares for the callback's media type; 415 otherwise."""
+        declared = self.provider.media_types
+        media_type = headers.get("content-type", self.default_media_type).split(";", 1)[0].strip().lower()
+        kind = declared.get(media_type)
+        if kind is None and media_type.endswith("+json") and "json" in declared.values():
+            kind = "json"
+        if kind is None:
+            raise RequestError(
+                "unsupported_media_type", f"content type must be one of: {', '.join(declared)}", status=415
+            )
+        return kind
+
     async def _verify_and_store(
-        self, scope: Scope, headers: dict[str, str], body: bytes
-    ) -> tuple[Sequence[SmsEvent], Sequence[KafkaRecord]]:
+        self, scope: Scope, headers: dict[str, str], body: bytes, body_kind: BodyKind | None, request_id: str
+    ) -> Stored:
         received_at = self.clock.now()
-        token = scope.get("path_params", {}).get("token")
-        if token is None and scope.get("query_string"):
-            token = dict(parse_qsl(scope["query_string"].decode("latin-1"))).get("token")
         peer = scope.get("client")
-        raw = RawCallback(
-            body=body,
-            headers=headers,
-            client=client_address(
-                peer[0] if peer else None, headers.get("x-forwarded-for"), self.server.trusted_proxies
+        peer_address = peer[0] if peer else None
+        trusted = self.server.trusted_proxies
+        client = client_address(peer_address, headers.get("x-forwarded-for"), trusted)
+        self.guard.admit(client)  # before verification: a disallowed caller learns nothing more
+        query_string: bytes = scope.get("query_string", b"")
+        path: str = scope["path"]
+        raw = raw_callback(
+            method=scope["method"],
+            url=public_url(
+                configured=self.public_url,
+                instance_path=self.instance_settings.path,
+                path=path,
+                query_string=query_string,
+                scheme=scope.get("scheme", "http"),
+                host=headers.get("host"),
+                headers=headers,
+                from_trusted_proxy=bool(trusted) and client != peer_address,
             ),
+            body=body,
+            body_kind=body_kind,
+            headers=headers,
+            client=client,
             received_at=received_at,
-            url_token=token,
+            token=scope.get("path_params", {}).get("token"),
+            query=decode_params(query_string, "query string") if query_string else (),
         )
         verified = self.provider.verify(raw)
+        self.guard.check(verified)
         try:
-            return await self._store(verified, headers)
+            return await self._store(verified, request_id)
         except CallbackError:
             raise  # dead-lettered: stored, so the reservation stands
         except BaseException:
-            self.provider.release(verified)  # not stored: the provider's retry must be accepted
+            self.guard.release(verified)  # not stored: the provider's retry must be accepted
             raise
 
-    async def _store(
-        self, verified: VerifiedCallback, headers: dict[str, str]
-    ) -> tuple[Sequence[SmsEvent], Sequence[KafkaRecord]]:
+    async def _store(self, verified: Verified, request_id: str) -> Stored:
         try:
-            events = self.provider.parse(verified)
-            traceparent = valid_traceparent(headers.get("traceparent"))
-            records = [self.envelope.to_record(e, traceparent) for e in events]
+            parsed = self.provider.parse(verified)
         except MalformedCallbackError as error:
-            await self._dead_letter(verified, error)
+            await self.publisher.publish([self._dead_letter(verified, error, request_id)])
+            self.metrics.dead_lettered(self.kind, self.instance, error.reason)
             raise
+        traceparent = valid_traceparent(verified.raw.headers.get("traceparent"))
+        events: list[SmsEvent] = []
+        records: list[KafkaRecord] = []
+        bad: list[BadReport] = []
+        for index, item in enumerate(parsed):
+            if isinstance(item, BadReport):
+                bad.append(item)
+                continue
+            try:
+                records.append(self.envelope.to_record(item, traceparent))
+                events.append(item)
+            except MalformedCallbackError as error:  # too large even without `raw`
+                bad.append(BadReport(index, item.raw, error))
+        letters = [self._dead_letter(verified, b.error, request_id, b) for b in bad]
         started = time.perf_counter()
-        await self.publisher.publish(records)
-        self.metrics.publish_duration.observe(time.perf_counter() - started)
+        try:
+            await self.publisher.publish([*records, *letters])
+        except BaseException:
+            self.metrics.publish_done("failed", time.perf_counter() - started)
+            raise
+        self.metrics.publish_done("ok", time.perf_counter() - started)
+        for report in bad:
+            self.metrics.dead_lettered(self.kind, self.instance, report.error.reason)
         now = self.clock.time()
         for event, record in zip(events, records, strict=True):
             status = event.status.value if isinstance(event, DeliveryReceipt) else None
             self.metrics.event_published(
-                self.kind, self.instance, event.type.value, record.topic, status, now - event.occurred_at.timestamp()
+                self.kind, self.instance, event.type.value, record.topic, status, event.region,
+                now - event.occurred_at.timestamp(),
             )
-        return events, records
+        if not events:  # every report dead-lettered: stored, but nothing was understood
+            raise bad[0].error if bad else MalformedCallbackError("wrong_shape", "callback carries no event")
+        return Stored(verified, events, records, bad)
 
-    async def _dead_letter(self, verified: VerifiedCallback, error: MalformedCallbackError) -> None:
-        record = to_dead_letter(
+    def _dead_letter(
+        self, verified: Verified, error: MalformedCallbackError, request_id: str, report: BadReport | None = None
+    ) -> KafkaRecord:
+        raw = verified.raw
+        return to_dead_letter(
             self.dead_letter_topic,
             provider=self.kind,
             instance=self.instance,
             error=error,
-            body=verified.raw.body,
-            headers=verified.raw.headers,
-            received_at=verified.raw.received_at,
+            body=raw.body,
+            headers=raw.headers,
+            received_at=raw.received_at,
+            safe_headers=self.provider.safe_headers,
+            method=raw.method,
+            query=raw.query,
+            request_id=request_id,
+            report=report,
         )
-        await self.publisher.publish([record])
-        self.metrics.dead_lettered(self.kind, self.instance, error.reason)
 
     async def _read_body(self, receive: Receive, headers: dict[str, str]) -> bytes:
         limit = self.server.max_body_bytes
@@ -263,18 +293,14 @@ class CallbackEndpoint:
     def _reply_for(self, error: CallbackError) -> Reply:
         reply = self.provider.rejected(error)
         if error.status == 405:
-            return Reply(reply.status, reply.body, reply.media_type, {**reply.headers, "Allow": "POST"})
+            return Reply(reply.status, reply.body, reply.media_type, {**reply.headers, "Allow": self.allow})
         if error.status == 503:
             return Reply(
                 reply.status, reply.body, reply.media_type, {**reply.headers, "Retry-After": RETRY_AFTER_SECONDS}
             )
         return reply
 
-    def _failure(self, error: PublishError) -> Reply:
-        failure = CallbackError(error.reason, "not stored; retry later", status=503)
-        return self._reply_for(failure)
-
-    def _fields(self, request_id: str, outcome: str, reason: str | None, detail: str | None) -> dict[str, object]:
+    def _fields(self, request_id: str, outcome: str, reason: str | None, detail: str | None) -> dict[str, Any]:
         return {
             "event": "callback",
             "request_id": request_id,

@@ -2,19 +2,21 @@
 
 from __future__ import annotations
 
+import difflib
 import os
 import re
+import typing
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Final, Literal
 
 import yaml
-from pydantic import Field, IPvAnyNetwork, ValidationError, model_validator
+from pydantic import BaseModel, Field, IPvAnyNetwork, ValidationError, field_validator, model_validator
 
 from bridge.errors import ConfigError
 from bridge.events import EventType
-from bridge.providers import PROVIDERS, ProviderSettings
-from bridge.providers.base import StrictModel
+from bridge.providers import PROVIDERS
+from bridge.providers.base import InstanceSettings, StrictModel
 from bridge.redact import Secret
 
 DEFAULT_DELIVERY_RECEIPT_TOPIC: Final = "sms.delivery-receipts"
@@ -94,7 +96,16 @@ class Settings(StrictModel):
     server: ServerSettings = ServerSettings()
     kafka: KafkaSettings
     logging: LoggingSettings = LoggingSettings()
-    providers: Annotated[tuple[ProviderSettings, ...], Field(min_length=1)]
+    providers: Annotated[tuple[InstanceSettings, ...], Field(min_length=1)]
+
+    @field_validator("providers", mode="before")
+    @classmethod
+    def _by_kind(cls, value: Any) -> Any:
+        """Each instance is validated by its kind's settings model, looked up in the registry."""
+        if not isinstance(value, list | tuple):
+            return value
+        return tuple(item if isinstance(item, InstanceSettings) else instance_model(item).model_validate(item)
+                     for item in value)
 
     @model_validator(mode="after")
     def _consistent(self) -> Settings:
@@ -115,18 +126,38 @@ class Settings(StrictModel):
         return self
 
 
-def load(path: str | Path, environ: Mapping[str, str] | None = None) -> Settings:
-    """Read, substitute and validate a configuration file; ConfigError lists every problem."""
+def instance_model(item: Any) -> type[InstanceSettings]:
+    """The settings model of a provider instance's `kind`; ValueError names the known kinds."""
+    kind = item.get("kind") if isinstance(item, dict) else None
+    provider = PROVIDERS.get(kind) if isinstance(kind, str) else None
+    if provider is None:
+        raise ValueError(f"kind must be one of: {', '.join(sorted(PROVIDERS))}")
+    return provider.settings_model
+
+
+def load(
+    path: str | Path, environ: Mapping[str, str] | None = None, *, default_providers: list[Any] | None = None
+) -> Settings:
+    """Read, substitute and validate a configuration file; ConfigError lists every problem.
+    `default_providers` stand in when the file lists none (`dev`: one instance of every kind)."""
     path = Path(path)
     try:
         text = path.read_text("utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError([("(file)", f"cannot read {path.name}: {type(exc).__name__}")]) from exc
-    return parse(text, os.environ if environ is None else environ, base_dir=path.parent)
+    document = read_yaml(text)
+    if default_providers is not None and "providers" not in document:
+        document["providers"] = default_providers
+    return validate(document, os.environ if environ is None else environ, base_dir=path.parent)
 
 
 def parse(text: str, environ: Mapping[str, str], *, base_dir: Path = Path(".")) -> Settings:
     """Validate configuration text; `environ` feeds `${VAR}`, `base_dir` anchors `${file:...}`."""
+    return validate(read_yaml(text), environ, base_dir=base_dir)
+
+
+def read_yaml(text: str) -> dict[str, Any]:
+    """The configuration document, before substitution and validation."""
     try:
         document = yaml.safe_load(text)
     except yaml.YAMLError as exc:
@@ -135,20 +166,79 @@ def parse(text: str, environ: Mapping[str, str], *, base_dir: Path = Path(".")) 
         raise ConfigError([(where, "not valid YAML")]) from exc
     if not isinstance(document, dict):
         raise ConfigError([("(file)", "must be a mapping")])
+    return document
+
+
+def validate(document: dict[str, Any], environ: Mapping[str, str], *, base_dir: Path = Path(".")) -> Settings:
+    """Substitute and validate a configuration document; ConfigError lists every problem."""
     problems: list[tuple[str, str]] = []
     substituted = _substitute(document, "", environ, base_dir, problems)
+    unset = {path for path, _ in problems}  # one problem per cause: not also "too short" for the ""
+    instances, instance_errors = _instances(substituted.get("providers"))
+    if instance_errors:
+        substituted = {**substituted, "providers": instances}
+    errors = list(instance_errors)
     try:
         settings = Settings.model_validate(substituted)
     except ValidationError as exc:
-        errors = exc.errors(include_input=False)
-        failed = [err["loc"] for err in errors]
-        problems.extend(
-            (_dotted(e["loc"]), e["msg"]) for e in errors if not _counted_short(e["type"], e["loc"], failed)
-        )
+        own = exc.errors(include_input=False)
+        if instance_errors:
+            own = [e for e in own if e["loc"][:1] != ("providers",)]
+        errors.extend((tuple(e["loc"]), e["type"], e["msg"]) for e in own)
         settings = None
+    failed = [loc for loc, _, _ in errors]
+    for loc, kind, message in errors:
+        path = _dotted(loc)
+        if path in unset or _counted_short(kind, loc, failed):
+            continue
+        problems.append((path, _suggest(Settings, loc) if kind == "extra_forbidden" else message))
     if problems or settings is None:
         raise ConfigError(problems)
     return settings
+
+
+_Error = tuple[tuple[int | str, ...], str, str]
+
+
+def _instances(items: Any) -> tuple[list[Any], list[_Error]]:
+    """Validate each provider instance by its kind's model: the valid ones and every error, with paths."""
+    if not isinstance(items, list):
+        return [], []
+    valid: list[Any] = []
+    errors: list[_Error] = []
+    for index, item in enumerate(items):
+        try:
+            model = instance_model(item)
+            valid.append(model.model_validate(item))
+        except ValidationError as exc:
+            for e in exc.errors(include_input=False):
+                message = _suggest(model, e["loc"]) if e["type"] == "extra_forbidden" else e["msg"]
+                errors.append((("providers", index, *e["loc"]), "instance", message))
+        except ValueError as exc:
+            errors.append((("providers", index, "kind"), "value_error", str(exc)))
+    return valid, errors
+
+
+def _suggest(model: Any, loc: tuple[int | str, ...]) -> str:
+    """"unknown key", with the nearest known key of that place when one is close."""
+    for part in loc[:-1]:
+        if isinstance(part, int):
+            continue
+        fields = getattr(model, "model_fields", {})
+        model = _model_of(fields[part].annotation) if part in fields else None
+    known = list(getattr(model, "model_fields", {}))
+    close = difflib.get_close_matches(str(loc[-1]), known, n=1)
+    return f"unknown key; did you mean '{close[0]}'?" if close else "unknown key"
+
+
+def _model_of(annotation: Any) -> Any:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in typing.get_args(annotation):
+        found = _model_of(arg)
+        if found is not None:
+            return found
+    return None
 
 
 def _substitute(node: Any, path: str, environ: Mapping[str, str], base: Path, problems: list[tuple[str, str]]) -> Any:
@@ -189,12 +279,6 @@ def _counted_short(kind: str, loc: tuple[int | str, ...], failed: list[tuple[int
 
 def _dotted(loc: tuple[int | str, ...]) -> str:
     out = ""
-    parts = list(loc)
-    for i, part in enumerate(parts):
-        if isinstance(part, int):
-            out += f"[{part}]"
-            continue
-        if i >= 2 and parts[0] == "providers" and isinstance(parts[i - 1], int) and part in PROVIDERS:
-            continue  # the discriminator tag pydantic inserts
-        out += f".{part}" if out else part
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else part)
     return out or "(root)"

@@ -1,4 +1,4 @@
-"""Dead-letter records: an authentic callback we could not understand, kept with the reason."""
+"""Dead-letter records: an authentic callback, or one report of it, that we could not understand."""
 
 from __future__ import annotations
 
@@ -12,11 +12,11 @@ import orjson
 from bridge.envelope import KafkaRecord
 from bridge.errors import CallbackError
 from bridge.events import format_time
+from bridge.providers.base import BadReport, Params
 
 MAX_BODY_BYTES: Final = 512 * 1024
-SAFE_HEADERS: Final = frozenset(
-    {"content-type", "content-length", "user-agent", "accesskey", "action", "biztype", "ts", "algorithm"}
-)
+GENERIC_HEADERS: Final = frozenset({"content-type", "content-length", "user-agent"})
+SECRET_PARAMS: Final = frozenset({"token"})  # the URL token of unsigned kinds
 _HEADERS: Final = (("content-type", b"application/json"),)
 
 
@@ -29,26 +29,41 @@ def to_dead_letter(
     body: bytes,
     headers: Mapping[str, str],
     received_at: datetime,
+    safe_headers: frozenset[str] = frozenset(),
+    method: str = "POST",
+    query: Params = (),
+    request_id: str = "",
+    report: BadReport | None = None,
 ) -> KafkaRecord:
-    """The record for the dead-letter topic: raw body, reason and instance; never a secret.
+    """The record for the dead-letter topic: what `redrive` needs to parse it again; never a secret.
 
-    Only headers in SAFE_HEADERS are kept (no signature, no cookies, no URL with its token).
-    A body over MAX_BODY_BYTES is cut and marked `body_truncated`.
+    Headers are kept only when generic or in the kind's `safe_headers` (no signature, no cookie,
+    no URL with its token); the query without its `token`. For one bad report of a multi-report
+    callback, the report verbatim and its index stand in for the body. A body over
+    MAX_BODY_BYTES is cut and marked `body_truncated`.
     """
-    truncated = len(body) > MAX_BODY_BYTES
-    kept = body[:MAX_BODY_BYTES]
+    kept_headers = GENERIC_HEADERS | safe_headers
     value: dict[str, Any] = {
         "provider": provider,
         "instance": instance,
         "reason": error.reason,
         "detail": str(error),
         "received_at": format_time(received_at),
-        "headers": {k: v for k, v in headers.items() if k in SAFE_HEADERS},
-        "body_size": len(body),
-        "body_truncated": truncated,
+        "request_id": request_id,
+        "method": method,
+        "headers": {k: v for k, v in headers.items() if k in kept_headers},
+        "query": [[k, v] for k, v in query if k not in SECRET_PARAMS],
     }
-    try:
-        value["body"] = kept.decode("utf-8")
-    except UnicodeDecodeError:
-        value["body_base64"] = base64.b64encode(kept).decode("ascii")
+    if report is not None:
+        value["index"] = report.index
+        value["report"] = report.report
+    else:
+        truncated = len(body) > MAX_BODY_BYTES
+        kept = body[:MAX_BODY_BYTES]
+        value["body_size"] = len(body)
+        value["body_truncated"] = truncated
+        try:
+            value["body"] = kept.decode("utf-8")
+        except UnicodeDecodeError:
+            value["body_base64"] = base64.b64encode(kept).decode("ascii")
     return KafkaRecord(topic=topic, key=instance.encode("utf-8"), value=orjson.dumps(value), headers=_HEADERS)

@@ -52,6 +52,14 @@ class ConfigError(BridgeError):
         super().__init__(f"invalid configuration ({len(problems)} problem(s)):\n{lines}")
 
 
+class UsageError(BridgeError):
+    """A command-line mistake: the CLI prints the message on one line and exits with `code`."""
+
+    def __init__(self, message: str, code: int = 2) -> None:
+        super().__init__(message)
+        self.code = code
+
+
 class CallbackError(BridgeError):
     """A callback cannot be accepted. `reason` is a closed code (metric label, log field).
 

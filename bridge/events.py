@@ -62,6 +62,7 @@ class DeliveryReceipt:
     segments: int | None
     price: str | None
     raw: dict[str, Any] | None = field(default=None, compare=False)
+    region: str | None = None  # ISO 3166-1 alpha-2 of `to`, when it is a valid number
 
     type: EventType = field(default=EventType.DELIVERY_RECEIPT, init=False)
 
@@ -94,6 +95,7 @@ class InboundMessage:
     price: str | None
     raw: dict[str, Any] | None = field(default=None, compare=False)
     status_code: str = ""
+    region: str | None = None  # ISO 3166-1 alpha-2 of `from_`, when it is a valid number
 
     type: EventType = field(default=EventType.INBOUND_MESSAGE, init=False)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 
-from bridge.callbacks import Lifecycle
+from bridge.lifecycle import Lifecycle
 from bridge.publisher import Publisher
 
 

@@ -1,132 +1,78 @@
-"""`bridge send`: build a correctly signed provider callback and post it to a running bridge."""
+"""`sms-bridge send`: post a provider's documented sample callback, signed as the provider would, to a bridge."""
 
 from __future__ import annotations
 
+import http.client
 import time
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
 from typing import Final
+from urllib.parse import urlsplit
 
-import orjson
+from bridge.clock import SystemClock
+from bridge.config import Settings
+from bridge.errors import UsageError
+from bridge.providers import PROVIDERS, build
+from bridge.providers.base import InstanceSettings, Outgoing
 
-from bridge.providers.nxcloud import DID_BIZ_TYPE, signature
-
-CST: Final = timezone(timedelta(hours=8))
-
-
-def _now_local() -> str:
-    return datetime.now(CST).strftime("%Y-%m-%d %H:%M:%S")
-
-
-def sample_body(kind: str, action: str = "dr") -> bytes:
-    """The seeds' sample callbacks, with the time set to now (UTC+8) so they look fresh."""
-    now = _now_local()
-    if kind == "tencent" and action == "reply":
-        return orjson.dumps(
-            {
-                "extend": "",
-                "mobile": "13800138000",
-                "nationcode": "86",
-                "sign": "Demo",
-                "text": "hello from a test",
-                "time": int(time.time()),
-            }
-        )
-    if kind == "tencent":
-        return orjson.dumps(
-            [
-                {
-                    "user_receive_time": now,
-                    "nationcode": "86",
-                    "mobile": "13800138000",
-                    "report_status": "SUCCESS",
-                    "errmsg": "DELIVRD",
-                    "description": "The SMS message is successfully delivered",
-                    "sid": f"2019:{int(time.time() * 1000)}",
-                }
-            ]
-        )
-    if action == "mo":
-        return orjson.dumps(
-            {
-                "messageId": f"mo{int(time.time() * 1000)}",
-                "type": "0",
-                "toPhone": "12347200160",
-                "fromPhone": "18184505018",
-                "content": "hello STOP",
-                "size": "1",
-                "price": "0.0000",
-                "receiveTime": now,
-                "smsStatus": "DELIVRD",
-            }
-        )
-    return nxcloud_receipt_body(f"dr{int(time.time() * 1000)}", "18184505018", now)
+EXIT_UNREACHABLE: Final = 3
+REASON_HEADER: Final = "X-Bridge-Reason"
 
 
-def nxcloud_receipt_body(message_id: str, to_phone: str, receive_time: str) -> bytes:
-    """The NxCloud documentation's `dr` sample with the given id, recipient and time."""
-    return orjson.dumps(
-        {
-            "messageId": message_id,
-            "toPhone": to_phone,
-            "fromPhone": "12347200160",
-            "content": "sunt non nisi",
-            "size": "1",
-            "price": "0.0360",
-            "receiveTime": receive_time,
-            "smsStatus": "DELIVRD",
-        }
-    )
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """The bridge's reply: status, body and the reason it gave for a refusal, if any."""
 
-
-@dataclass(frozen=True)
-class Outgoing:
-    """A request ready to post."""
-
-    url: str
-    headers: dict[str, str]
+    status: int
     body: bytes
+    reason: str | None
 
 
-def nxcloud_request(
-    url: str,
-    body: bytes,
-    *,
-    access_key: str,
-    secret: str,
-    action: str,
-    algorithm: str = "md5",
-    ts_ms: int | None = None,
-    biz_type: str = DID_BIZ_TYPE,
+def find_instance(settings: Settings, wanted: str) -> InstanceSettings:
+    """The instance named `wanted`, or the first instance of kind `wanted`."""
+    for instance in settings.providers:
+        if instance.name == wanted:
+            return instance
+    for instance in settings.providers:
+        if instance.kind == wanted:
+            return instance
+    names = ", ".join(p.name for p in settings.providers)
+    raise UsageError(f"no instance or kind '{wanted}' in the configuration (instances: {names})")
+
+
+def prepare(
+    settings: Settings, instance: InstanceSettings, sample: str | None, base_url: str, body: bytes | None
 ) -> Outgoing:
-    """A signed NxCloud DID callback (headers as NxCloud sends them, lower-case)."""
-    ts = str(ts_ms if ts_ms is not None else int(time.time() * 1000))
-    signed = {"accessKey": access_key, "action": action, "bizType": biz_type, "ts": ts}
-    headers = {
-        "accesskey": access_key,
-        "action": action,
-        "biztype": biz_type,
-        "ts": ts,
-        "sign": signature(signed, body, secret, algorithm),
-        "content-type": "application/json",
-    }
-    if algorithm != "md5":
-        headers["algorithm"] = algorithm
-    return Outgoing(url, headers, body)
+    """The callback the provider would send to `base_url` + the instance's path: `sample` (default:
+    the kind's first), or `body` in its place, signed with the instance's configured secrets."""
+    provider = build(instance, SystemClock())
+    samples = {s.name: s for s in provider.samples}
+    name = sample or provider.samples[0].name
+    if name not in samples:
+        raise UsageError(f"{instance.kind} has no sample '{name}' (choose from: {', '.join(samples)})")
+    parts = urlsplit(base_url)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise UsageError(f"--url must be an http(s) URL such as http://127.0.0.1:{settings.server.port}")
+    url = base_url.rstrip("/") + instance.path
+    now = time.time()
+    return provider.sign(url, body if body is not None else samples[name].body(now), name, now)
 
 
-def tencent_request(url: str, body: bytes) -> Outgoing:
-    """A Tencent callback: the secret travels in the URL, nothing is signed."""
-    return Outgoing(url, {"content-type": "application/json"}, body)
-
-
-def post(request: Outgoing, timeout: float = 15.0) -> tuple[int, bytes]:
-    """POST it; returns (status, body) whatever the status."""
-    req = urllib.request.Request(request.url, data=request.body, headers=request.headers, method="POST")  # noqa: S310
+def post(request: Outgoing, timeout: float = 15.0) -> Answer:
+    """Send it; UsageError (exit 3) when the bridge cannot be reached."""
+    data = request.body if request.method != "GET" else None
+    req = urllib.request.Request(request.url, data=data, headers=dict(request.headers), method=request.method)  # noqa: S310
     try:
         with urllib.request.urlopen(req, timeout=timeout) as response:  # noqa: S310
-            return int(response.status), bytes(response.read())
+            return Answer(int(response.status), bytes(response.read()), response.headers.get(REASON_HEADER))
     except urllib.error.HTTPError as error:
-        return int(error.code), bytes(error.read())
+        return Answer(int(error.code), bytes(error.read()), error.headers.get(REASON_HEADER))
+    except (urllib.error.URLError, OSError, http.client.HTTPException, ValueError) as error:
+        why = getattr(error, "reason", error)
+        raise UsageError(f"cannot reach {request.url.split('?')[0]}: {why}", EXIT_UNREACHABLE) from None
+
+
+def sample_names() -> list[str]:
+    """Every sample name of every registered kind (for help texts)."""
+    return sorted({s.name for cls in PROVIDERS.values() for s in cls.samples})

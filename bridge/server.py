@@ -11,9 +11,9 @@ import uvicorn
 from prometheus_client import CollectorRegistry
 from starlette.applications import Starlette
 
-from bridge.callbacks import Lifecycle
 from bridge.clock import SystemClock
 from bridge.config import Settings
+from bridge.lifecycle import Lifecycle
 from bridge.publisher import KafkaPublisher
 
 log = logging.getLogger(__name__)

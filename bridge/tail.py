@@ -1,18 +1,25 @@
-"""`bridge tail`: print the records arriving on the bridge's topics, one line each."""
+"""`sms-bridge tail`: print the records arriving on the bridge's topics, saying when the broker goes and comes back."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import logging
 import sys
 from collections.abc import Sequence
-from typing import TextIO
+from typing import Final, TextIO
 
 import orjson
 from aiokafka import AIOKafkaConsumer  # type: ignore[import-untyped]
+from aiokafka.errors import KafkaError  # type: ignore[import-untyped]
+
+BACKOFF_SECONDS: Final = (0.5, 1.0, 2.0, 5.0)
+PROBE_SECONDS: Final = 2.0
+_DIM, _BOLD, _RED, _GREEN, _RESET = "\x1b[2m", "\x1b[1m", "\x1b[31m", "\x1b[32m", "\x1b[0m"
 
 
-def render(topic: str, key: bytes | None, value: bytes) -> str:
-    """One record as a line: the topic, the key and the event with its key fields first."""
+def render(topic: str, key: bytes | None, value: bytes, *, pretty: bool = False) -> str:
+    """One record: the topic, type, id, key and a summary, then the event (indented JSON on a terminal)."""
     try:
         event = orjson.loads(value)
     except orjson.JSONDecodeError:
@@ -20,11 +27,17 @@ def render(topic: str, key: bytes | None, value: bytes) -> str:
     if not isinstance(event, dict):
         return f"[{topic}] key={key!r} {value.decode('utf-8', 'replace')}"
     data = event.get("data") or {}
-    summary = " ".join(
-        f"{k}={data[k]}" for k in ("status", "status_code", "from", "to") if isinstance(data, dict) and data.get(k)
-    )
-    head = f"[{topic}] {event.get('type', '?')} id={event.get('id', '?')} key={(key or b'').decode('utf-8', 'replace')}"
-    return f"{head} {summary}\n    {value.decode('utf-8', 'replace')}"
+    fields = ("status", "status_code", "from", "to")
+    summary = " ".join(f"{k}={data[k]}" for k in fields if isinstance(data, dict) and data.get(k))
+    if "reason" in event and "type" not in event:  # a dead letter
+        summary = f"reason={event['reason']} provider={event.get('provider')} instance={event.get('instance')}"
+    key_text = (key or b"").decode("utf-8", "replace")
+    head = f"[{topic}] {event.get('type', 'dead letter')} id={event.get('id', '-')} key={key_text}"
+    if not pretty:
+        return f"{head} {summary}\n    {value.decode('utf-8', 'replace')}"
+    colour = _RED if "dead" in topic or event.get("data", {}).get("status") == "undelivered" else _GREEN
+    body = orjson.dumps(event, option=orjson.OPT_INDENT_2).decode()
+    return f"{_BOLD}{colour}{head}{_RESET} {summary}\n{_DIM}{body}{_RESET}"
 
 
 async def tail(
@@ -35,20 +48,61 @@ async def tail(
     stop: asyncio.Event | None = None,
     out: TextIO = sys.stdout,
 ) -> None:
-    """Print records until `stop` is set (or forever)."""
-    consumer = AIOKafkaConsumer(
-        *topics,
-        bootstrap_servers=bootstrap,
-        enable_auto_commit=False,
-        auto_offset_reset="earliest" if from_beginning else "latest",
-        metadata_max_age_ms=5000,
-    )
-    try:
-        await consumer.start()
-        while stop is None or not stop.is_set():
-            batches = await consumer.getmany(timeout_ms=500)
-            for records in batches.values():
-                for record in records:
-                    print(render(record.topic, record.key, record.value), file=out, flush=True)
-    finally:
-        await consumer.stop()
+    """Print records until `stop` is set (or forever); reconnect with back-off when the broker goes away."""
+    logging.getLogger("aiokafka").setLevel(logging.CRITICAL)  # its reconnect noise; we say it once
+    pretty = out.isatty()
+    stopping = stop or asyncio.Event()
+    attempt = 0
+    offset_reset = "earliest" if from_beginning else "latest"
+    connected_once = False
+    while not stopping.is_set():
+        consumer = AIOKafkaConsumer(
+            *topics, bootstrap_servers=bootstrap, enable_auto_commit=False, auto_offset_reset=offset_reset,
+            metadata_max_age_ms=5000, request_timeout_ms=5000,
+        )
+        try:
+            await consumer.start()
+        except (KafkaError, OSError):
+            await _close(consumer)
+            delay = BACKOFF_SECONDS[min(attempt, len(BACKOFF_SECONDS) - 1)]
+            if attempt == 0:
+                print(f"broker {bootstrap} is not reachable; retrying (Ctrl-C to stop)", file=out, flush=True)
+            attempt += 1
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stopping.wait(), delay)
+            continue
+        if connected_once or attempt:
+            print(f"broker {bootstrap} is back", file=out, flush=True)
+        attempt, connected_once = 0, True
+        print(f"waiting for records on {', '.join(topics)} …", file=out, flush=True)
+        try:
+            await _consume(consumer, stopping, out, pretty)
+        finally:
+            await _close(consumer)
+        if not stopping.is_set():
+            print(f"lost the broker {bootstrap}; reconnecting", file=out, flush=True)
+            offset_reset = "latest"
+
+
+async def _consume(consumer: AIOKafkaConsumer, stop: asyncio.Event, out: TextIO, pretty: bool) -> None:
+    """Print what arrives; return when the broker stops answering (a metadata probe fails)."""
+    loop = asyncio.get_running_loop()
+    probe_at = loop.time() + PROBE_SECONDS
+    while not stop.is_set():
+        batches = await consumer.getmany(timeout_ms=500)
+        for records in batches.values():
+            for record in records:
+                print(render(record.topic, record.key, record.value, pretty=pretty), file=out, flush=True)
+        if loop.time() >= probe_at:
+            probe_at = loop.time() + PROBE_SECONDS
+            try:
+                async with asyncio.timeout(PROBE_SECONDS * 2):
+                    await consumer._client.fetch_all_metadata()
+            except (KafkaError, OSError, TimeoutError):
+                return
+
+
+async def _close(consumer: AIOKafkaConsumer) -> None:
+    with contextlib.suppress(KafkaError, OSError, RuntimeError, TimeoutError):
+        async with asyncio.timeout(5):
+            await consumer.stop()

@@ -1,30 +1,41 @@
-"""The provider kinds the bridge knows: an explicit map from kind to class and settings model."""
+"""The provider registry: the single source of truth for every kind the bridge speaks.
+
+Config (the settings model of each kind), the endpoint (methods, media types, checks), dead
+letters (safe headers), `send` and `dev` (samples, signing), the chart's kind enum and the
+README's provider table all read this map; tests fail when any of them drifts from it.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Annotated, Final
-
-from pydantic import Field
+from typing import Any
 
 from bridge.clock import Clock
-from bridge.providers.base import Provider
-from bridge.providers.nxcloud import NxCloudProvider, NxCloudSettings
-from bridge.providers.tencent import TencentProvider, TencentSettings
+from bridge.providers.base import InstanceSettings, Provider
+from bridge.providers.nxcloud import NxCloudProvider
+from bridge.providers.tencent import TencentProvider
 
-ProviderSettings = Annotated[TencentSettings | NxCloudSettings, Field(discriminator="kind")]
+AnyProvider = Provider[Any, Any]
 
-PROVIDERS: Final[Mapping[str, type[TencentProvider] | type[NxCloudProvider]]] = {
-    TencentProvider.kind: TencentProvider,
-    NxCloudProvider.kind: NxCloudProvider,
+PROVIDERS: dict[str, type[AnyProvider]] = {
+    cls.kind: cls
+    for cls in (
+        TencentProvider,
+        NxCloudProvider,
+    )
 }
 
 
-def build(settings: TencentSettings | NxCloudSettings, clock: Clock) -> Provider:
-    """The provider object for one configured instance."""
-    if isinstance(settings, TencentSettings):
-        return TencentProvider(settings, clock)
-    return NxCloudProvider(settings, clock)
+def build(settings: InstanceSettings, clock: Clock) -> AnyProvider:
+    """The provider object for one configured instance (its settings came from its kind's model)."""
+    return PROVIDERS[settings.kind](settings, clock)
 
 
-__all__ = ["PROVIDERS", "Provider", "ProviderSettings", "build"]
+def dev_instances() -> list[dict[str, Any]]:
+    """One instance of every kind with its well-known development secrets (`dev`, `send`)."""
+    return [
+        {"kind": kind, "name": f"{kind}-dev", "path": f"/callbacks/{kind}/dev", **cls.dev_instance}
+        for kind, cls in PROVIDERS.items()
+    ]
+
+
+__all__ = ["PROVIDERS", "AnyProvider", "Provider", "build", "dev_instances"]

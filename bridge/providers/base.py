@@ -1,24 +1,29 @@
-"""The provider interface: raw callback in, verified callback, canonical events and replies out."""
+"""The provider interface: what a provider kind declares, how it verifies, parses and replies."""
 
 from __future__ import annotations
 
-import ipaddress
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Annotated, ClassVar, Protocol
+from typing import Annotated, Any, ClassVar, Final, Literal, Protocol, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, IPvAnyNetwork
+from pydantic import AfterValidator, AnyHttpUrl, BaseModel, ConfigDict, Field, IPvAnyNetwork
 
-from bridge.errors import CallbackError
-from bridge.events import SmsEvent
-
-IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+from bridge.clock import Clock
+from bridge.errors import CallbackError, MalformedCallbackError
+from bridge.events import EventType, SmsEvent
+from bridge.phones import Phone, check_region, phone
 
 _NAME_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,62}$"
 _PATH_PATTERN = r"^(/[A-Za-z0-9_.~-]+)+$"
+
+BodyKind = Literal["json", "form"]
+JSON: Final = "application/json"
+FORM: Final = "application/x-www-form-urlencoded"
+DEFAULT_TOLERANCE_SECONDS: Final = 300.0
+DEFAULT_REPLAY_CAPACITY: Final = 100_000
 
 
 def _check_zone(zone: str) -> str:
@@ -35,6 +40,12 @@ def _check_source(source: str) -> str:
     return source
 
 
+def _check_public_url(url: AnyHttpUrl | None) -> AnyHttpUrl | None:
+    if url is not None and (url.query or url.fragment):
+        raise ValueError("must not carry a query or fragment (the callback's own query is appended)")
+    return url
+
+
 class StrictModel(BaseModel):
     """Immutable settings with unknown keys rejected."""
 
@@ -42,7 +53,11 @@ class StrictModel(BaseModel):
 
 
 class InstanceSettings(StrictModel):
-    """What every provider instance (one configured account) has."""
+    """What every provider instance (one configured account) has; each kind adds its own keys.
+
+    `timestamp_tolerance_seconds` and `replay_cache_size` apply to kinds whose callbacks carry
+    a signed time or a nonce: the endpoint enforces them for every such kind.
+    """
 
     kind: str
     name: Annotated[str, Field(pattern=_NAME_PATTERN)]
@@ -51,10 +66,18 @@ class InstanceSettings(StrictModel):
     timezone: Annotated[str, AfterValidator(_check_zone)] = "Asia/Shanghai"
     include_raw: bool = True
     allowed_networks: tuple[IPvAnyNetwork, ...] = ()
+    public_url: Annotated[AnyHttpUrl | None, AfterValidator(_check_public_url)] = None
+    default_region: Annotated[str | None, AfterValidator(lambda r: r if r is None else check_region(r))] = None
+    reply_deadline_seconds: Annotated[float | None, Field(gt=0, le=300)] = None
+    timestamp_tolerance_seconds: Annotated[float, Field(gt=0, le=86_400)] = DEFAULT_TOLERANCE_SECONDS
+    replay_cache_size: Annotated[int, Field(ge=1, le=10_000_000)] = DEFAULT_REPLAY_CAPACITY
 
     @property
     def cloudevents_source(self) -> str:
         return self.source or f"/sms/{self.kind}/{self.name}"
+
+
+Params = tuple[tuple[str, str], ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,7 +86,10 @@ class RawCallback:
 
     `headers` has lower-case names; repeated headers are joined with ", " (RFC 9110).
     `client` is the caller's address after the trusted-proxy rules, `url_token` the secret
-    taken from the callback URL's last path segment or `token` query parameter, if any.
+    taken from the callback URL's last path segment or `token` query parameter, if any. `url`
+    is the public URL the provider called (the instance's `public_url`, else rebuilt from the
+    request, believing X-Forwarded-Proto/Host only from trusted proxies), with its query.
+    `query` and `form` are the decoded query and form-body parameters, in order.
     """
 
     body: bytes
@@ -71,15 +97,37 @@ class RawCallback:
     client: str | None
     received_at: datetime
     url_token: str | None = None
+    method: str = "POST"
+    url: str = ""
+    query: Params = ()
+    form: Params = ()
 
 
 @dataclass(frozen=True, slots=True)
-class VerifiedCallback:
-    """A callback that verify() proved authentic. Only a provider's verify() builds one."""
+class Verified:
+    """What verify() proved about a callback. Only a provider's verify() (or restore()) builds one.
+
+    `signed_at` (UNIX seconds) is the time the provider signed, when its scheme signs one: the
+    endpoint refuses it outside the instance's window. `replay_key` names this callback uniquely
+    (a nonce or the signature): the endpoint refuses a second callback with the same key.
+    Providers subclass it to carry what their parse() needs, as typed fields.
+    """
 
     raw: RawCallback
+    signed_at: float | None = None
     replay_key: str | None = None
-    context: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class BadReport:
+    """One report of a multi-report callback that could not be understood: dead-lettered alone."""
+
+    index: int
+    report: Any
+    error: MalformedCallbackError
+
+
+Parsed = Sequence[SmsEvent | BadReport]
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,37 +140,94 @@ class Reply:
     headers: Mapping[str, str] = field(default_factory=dict)
 
 
-class Provider(Protocol):
-    """Turns one provider instance's callbacks into canonical events. Pure: no I/O.
+@dataclass(frozen=True, slots=True)
+class Outgoing:
+    """A provider callback ready to send (`send`, `dev`, tests, benchmark): what the provider would post."""
 
-    verify() raises VerificationError for anything it cannot prove authentic; parse() raises
-    MalformedCallbackError for anything it cannot understand. Neither raises anything else,
-    whatever the bytes. release() undoes the replay reservation verify() made, when the
-    callback could not be stored, so that the provider's retry is not taken for a replay.
+    method: str
+    url: str
+    headers: Mapping[str, str]
+    body: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class Sample:
+    """A documented callback of a kind: `send`'s choices, the `dev` banner, the contract tests.
+
+    `body(now)` gives the provider's documented sample with its times set to `now` (UNIX seconds).
+    """
+
+    name: str
+    event_type: EventType
+    description: str
+    body: Callable[[float], bytes]
+
+
+S = TypeVar("S", bound=InstanceSettings)
+V = TypeVar("V", bound=Verified)
+
+
+class Provider(Protocol[S, V]):
+    """Turns one provider instance's callbacks into canonical events. Pure: no I/O, and time
+    only from the injected clock.
+
+    What every kind shares is declared here and enforced by the endpoint, never by the kind:
+    `methods`, `media_types` (accepted content types and their body kind; the first is assumed
+    when a callback has none), the source allowlist, the freshness window on `signed_at` (kinds
+    with `timestamped` must set it) and the replay reservation of `replay_key`, the body limit.
+
+    verify() raises VerificationError for anything it cannot prove authentic; restore() rebuilds
+    the verified value of a dead letter (verified when it was written) or raises
+    MalformedCallbackError; parse() returns events, and BadReport for each report of a
+    multi-report callback it cannot understand, or raises MalformedCallbackError for a callback
+    it cannot understand at all. None of them raises anything else, whatever the input.
+    sign() is the inverse of verify(): the callback the provider would send (for `send`, tests
+    and the benchmark).
     """
 
     kind: ClassVar[str]
-    settings: InstanceSettings
+    title: ClassVar[str]
+    settings_model: ClassVar[type[InstanceSettings]]
+    methods: ClassVar[frozenset[str]] = frozenset({"POST"})
+    media_types: ClassVar[Mapping[str, BodyKind]] = {JSON: "json"}
+    safe_headers: ClassVar[frozenset[str]] = frozenset()
+    timestamped: ClassVar[bool] = False
+    samples: ClassVar[Sequence[Sample]]
+    dev_instance: ClassVar[Mapping[str, Any]]
+    settings: S
 
-    def verify(self, callback: RawCallback) -> VerifiedCallback: ...
+    def __init__(self, settings: S, clock: Clock) -> None: ...
 
-    def parse(self, callback: VerifiedCallback) -> Sequence[SmsEvent]: ...
+    def verify(self, callback: RawCallback) -> V: ...
 
-    def release(self, callback: VerifiedCallback) -> None: ...
+    def restore(self, callback: RawCallback) -> V: ...
 
-    def accepted(self) -> Reply: ...
+    def parse(self, verified: V) -> Parsed: ...
+
+    def accepted(self, verified: V) -> Reply: ...
 
     def rejected(self, error: CallbackError) -> Reply: ...
 
+    def sign(self, url: str, body: bytes, sample: str, now: float) -> Outgoing: ...
 
-def client_allowed(client: str | None, networks: Sequence[IPNetwork]) -> bool:
-    """True when no allowlist is set, or the client address lies in one of its networks."""
-    if not networks:
-        return True
-    if client is None:
-        return False
-    try:
-        address = ipaddress.ip_address(client)
-    except ValueError:
-        return False
-    return any(address in network for network in networks)
+    def phone(self, number: str, *, country_code: str | None = None, international: bool = False) -> Phone:
+        """A number in E.164 with its region when it is valid (see bridge.phones), else as given."""
+        region = self.settings.default_region
+        return phone(number, country_code=country_code, international=international, default_region=region)
+
+
+__all__ = [
+    "FORM",
+    "JSON",
+    "BadReport",
+    "BodyKind",
+    "InstanceSettings",
+    "Outgoing",
+    "Parsed",
+    "Provider",
+    "RawCallback",
+    "Reply",
+    "Sample",
+    "StrictModel",
+    "Verified",
+]

@@ -61,23 +61,6 @@ def optional_text(record: dict[str, Any], name: str, *, where: str = "") -> str 
     return value
 
 
-def e164(number: str, country_code: str | None = None) -> str:
-    """`+` and digits when the number is digits (with the country code prepended if given)."""
-    stripped = number.strip().replace(" ", "").replace("-", "")
-    if stripped.startswith("+") and stripped[1:].isdigit():
-        return stripped
-    if stripped.startswith("00") and stripped[2:].isdigit() and country_code is None:
-        return "+" + stripped[2:]
-    if stripped.isdigit() and stripped.isascii():
-        if country_code:
-            cc = country_code.strip().lstrip("+")
-            if cc.isdigit() and cc.isascii():
-                return "+" + cc + stripped
-            return number
-        return "+" + stripped
-    return number
-
-
 def local_time(text: str, zone: tzinfo, *, where: str) -> datetime:
     """`yyyy-MM-dd HH:mm:ss` in a provider's zone (or with its own offset) -> aware UTC."""
     try:

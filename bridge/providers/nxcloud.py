@@ -3,8 +3,9 @@
 Signature (providers.md §1.1-1.3): lowercase hex md5 (or sha256 when the `algorithm` header
 says so) over `accessKey=..&action=..&bizType=..&ts=..` (camelCase names, ASCII order), then
 `&body=` and the raw body bytes (omitted for an empty body), then `&accessSecret=<secret>`.
-`ts` (milliseconds) must lie inside the instance's window, and a signature is accepted once.
-Callbacks are classified by the `action` header, never by the body's `type`.
+`ts` (milliseconds) is the signed time the endpoint checks against the instance's window, and
+the signature is the replay key the endpoint accepts once. Callbacks are classified by the
+`action` header, never by the body's `type`. The unsigned form-encoded push is refused (415).
 """
 
 from __future__ import annotations
@@ -12,27 +13,33 @@ from __future__ import annotations
 import hashlib
 import hmac
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
 from typing import Annotated, Any, ClassVar, Final, Literal
 from zoneinfo import ZoneInfo
 
+import orjson
 from pydantic import Field
 
 from bridge.clock import Clock
 from bridge.errors import CallbackError, MalformedCallbackError, VerificationError
-from bridge.events import DeliveryReceipt, InboundMessage, SmsEvent, Status
+from bridge.events import DeliveryReceipt, EventType, InboundMessage, Status
 from bridge.providers.base import (
+    JSON,
+    BodyKind,
     InstanceSettings,
+    Outgoing,
+    Parsed,
     Provider,
     RawCallback,
     Reply,
+    Sample,
     StrictModel,
-    VerifiedCallback,
-    client_allowed,
+    Verified,
 )
 from bridge.providers.common import (
     count,
     decimal_text,
-    e164,
     identifier,
     load_json,
     local_time,
@@ -40,7 +47,6 @@ from bridge.providers.common import (
     text_field,
 )
 from bridge.redact import Secret
-from bridge.replay import DEFAULT_CAPACITY, ReplayCache
 
 KIND: Final = "nxcloud"
 DID_BIZ_TYPE: Final = "4"
@@ -70,7 +76,6 @@ class NxCloudSettings(InstanceSettings):
     kind: Literal["nxcloud"] = "nxcloud"
     access_keys: Annotated[tuple[AccessKeySettings, ...], Field(min_length=1)]
     timestamp_tolerance_seconds: Annotated[float, Field(gt=0, le=3600)] = 60.0
-    replay_cache_size: Annotated[int, Field(ge=1, le=10_000_000)] = DEFAULT_CAPACITY
 
 
 def signature(headers: Mapping[str, str], body: bytes, secret: str, algorithm: str = "md5") -> str:
@@ -83,31 +88,104 @@ def signature(headers: Mapping[str, str], body: bytes, secret: str, algorithm: s
     return hashlib.new(algorithm, data).hexdigest()
 
 
+def signed_headers(
+    body: bytes, *, access_key: str, secret: str, action: str, ts_ms: int, algorithm: str = "md5",
+    biz_type: str = DID_BIZ_TYPE,
+) -> dict[str, str]:
+    """The headers of a signed NxCloud callback, lower-case as NxCloud sends them."""
+    signed = {"accessKey": access_key, "action": action, "bizType": biz_type, "ts": str(ts_ms)}
+    headers = {
+        "accesskey": access_key,
+        "action": action,
+        "biztype": biz_type,
+        "ts": str(ts_ms),
+        "sign": signature(signed, body, secret, algorithm),
+        "content-type": JSON,
+    }
+    if algorithm != "md5":
+        headers["algorithm"] = algorithm
+    return headers
+
+
+_CST: Final = timezone(timedelta(hours=8))
+
+
+def receipt_body(message_id: str, to_phone: str, receive_time: str) -> bytes:
+    """The NxCloud documentation's `dr` sample with the given id, recipient and time."""
+    return orjson.dumps(
+        {
+            "messageId": message_id,
+            "toPhone": to_phone,
+            "fromPhone": "12347200160",
+            "content": "sunt non nisi",
+            "size": "1",
+            "price": "0.0360",
+            "receiveTime": receive_time,
+            "smsStatus": "DELIVRD",
+        }
+    )
+
+
+def _local(now: float) -> str:
+    return datetime.fromtimestamp(now, _CST).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def _dr_sample(now: float) -> bytes:
+    return receipt_body(f"dr{int(now * 1000)}", "18184505018", _local(now))
+
+
+def _mo_sample(now: float) -> bytes:
+    return orjson.dumps(
+        {
+            "messageId": f"mo{int(now * 1000)}",
+            "type": "0",
+            "toPhone": "12347200160",
+            "fromPhone": "18184505018",
+            "content": "hello STOP",
+            "size": "1",
+            "price": "0.0000",
+            "receiveTime": _local(now),
+            "smsStatus": "DELIVRD",
+        }
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class NxCloudVerified(Verified):
+    """A verified NxCloud callback: its signed `action` and `bizType` headers."""
+
+    action: str = ""
+    biz_type: str = ""
+
+
 _SUCCESS: Final = Reply(200, b"success", "text/plain; charset=utf-8")
 _ERROR: Final = b"error"
 
 
-class NxCloudProvider(Provider):
+class NxCloudProvider(Provider[NxCloudSettings, NxCloudVerified]):
     """NxCloud signed DID SMS callbacks (bizType 4) for one instance."""
 
     kind: ClassVar[str] = KIND
+    title: ClassVar[str] = "NxCloud"
+    settings_model: ClassVar[type[InstanceSettings]] = NxCloudSettings
+    media_types: ClassVar[Mapping[str, BodyKind]] = {JSON: "json", "text/json": "json", "text/plain": "json"}
+    safe_headers: ClassVar[frozenset[str]] = frozenset({"accesskey", "action", "biztype", "ts", "algorithm"})
+    timestamped: ClassVar[bool] = True
+    samples: ClassVar[Sequence[Sample]] = (
+        Sample("dr", EventType.DELIVERY_RECEIPT, "a delivery receipt (the documentation's sample)", _dr_sample),
+        Sample("mo", EventType.INBOUND_MESSAGE, "an inbound message", _mo_sample),
+    )
+    dev_instance: ClassVar[dict[str, Any]] = {
+        "source": "/sms/nxcloud/kGp5uFHN",
+        "access_keys": [{"access_key": "kGp5uFHN", "secret": "${NXCLOUD_SECRET:-dev-nxcloud-secret}"}],
+    }
 
     def __init__(self, settings: NxCloudSettings, clock: Clock) -> None:
         self.settings = settings
-        self._clock = clock
         self._secrets = {k.access_key: k.secret.reveal() for k in settings.access_keys}
         self._zone = ZoneInfo(settings.timezone)
-        self._window_ms = settings.timestamp_tolerance_seconds * 1000.0
-        self._replays = ReplayCache(settings.replay_cache_size)
-        self._networks = settings.allowed_networks
 
-    @property
-    def replay_cache(self) -> ReplayCache:
-        return self._replays
-
-    def verify(self, callback: RawCallback) -> VerifiedCallback:
-        if not client_allowed(callback.client, self._networks):
-            raise VerificationError("source_not_allowed", "source address is not in allowed_networks", status=403)
+    def verify(self, callback: RawCallback) -> NxCloudVerified:
         headers = callback.headers
         signed: dict[str, str] = {}
         for name in SIGNED_HEADERS:
@@ -130,41 +208,45 @@ class NxCloudProvider(Provider):
         ts = signed["ts"].strip()
         if not (ts.isdigit() and ts.isascii()) or len(ts) > 16:
             raise VerificationError("stale_timestamp", "header ts: must be milliseconds since the epoch")
-        now_ms = self._clock.time() * 1000.0
-        sent_ms = int(ts)
-        if abs(now_ms - sent_ms) > self._window_ms:
-            raise VerificationError("stale_timestamp", "header ts: outside the accepted window")
-        replay_key = f"{signed['accessKey']}:{expected}"
-        if not self._replays.reserve(replay_key, now_ms / 1000.0, (sent_ms + self._window_ms) / 1000.0):
-            raise VerificationError("replay", "signature already accepted (replay)", status=403)
-        return VerifiedCallback(callback, replay_key, {"action": signed["action"], "bizType": signed["bizType"]})
+        return NxCloudVerified(
+            callback,
+            signed_at=int(ts) / 1000.0,
+            replay_key=f"{signed['accessKey']}:{expected}",
+            action=signed["action"],
+            biz_type=signed["bizType"],
+        )
 
-    def parse(self, callback: VerifiedCallback) -> Sequence[SmsEvent]:
-        biz_type = callback.context.get("bizType", "")
-        if biz_type.strip() != DID_BIZ_TYPE:
+    def restore(self, callback: RawCallback) -> NxCloudVerified:
+        headers = callback.headers
+        return NxCloudVerified(callback, action=headers.get("action", ""), biz_type=headers.get("biztype", ""))
+
+    def parse(self, verified: NxCloudVerified) -> Parsed:
+        if verified.biz_type.strip() != DID_BIZ_TYPE:
             raise MalformedCallbackError("unsupported_callback", f"header bizType: must be {DID_BIZ_TYPE}")
-        action = callback.context.get("action", "").strip()
+        action = verified.action.strip()
         if action not in ("dr", "mo"):
             raise MalformedCallbackError("unsupported_callback", "header action: must be dr or mo")
-        document = load_json(callback.raw.body)
+        document = load_json(verified.raw.body)
         if not isinstance(document, dict):
             raise MalformedCallbackError("wrong_shape", "body must be a JSON object")
         if action == "dr":
-            return [self._receipt(document, callback)]
-        return [self._inbound(document, callback)]
+            return [self._receipt(document, verified)]
+        return [self._inbound(document, verified)]
 
-    def _receipt(self, body: dict[str, Any], callback: VerifiedCallback) -> DeliveryReceipt:
+    def _receipt(self, body: dict[str, Any], callback: Verified) -> DeliveryReceipt:
         message_id = identifier(body, "messageId")
         status_code = text_field(body, "smsStatus")
         sender = optional_text(body, "fromPhone")
+        to = self.phone(text_field(body, "toPhone"), international=True)
         return DeliveryReceipt(
             provider=KIND,
             message_id=message_id,
             status=_STATUS.get(status_code.strip().upper(), Status.UNKNOWN),
             status_code=status_code,
             status_detail=None,
-            to=e164(text_field(body, "toPhone")),
-            from_=e164(sender) if sender else None,
+            to=to.number,
+            region=to.region,
+            from_=self.phone(sender, international=True).number if sender else None,
             occurred_at=local_time(text_field(body, "receiveTime"), self._zone, where="receiveTime"),
             received_at=callback.raw.received_at,
             segments=count(optional_text(body, "size"), where="size"),
@@ -172,15 +254,16 @@ class NxCloudProvider(Provider):
             raw=body if self.settings.include_raw else None,
         )
 
-    def _inbound(self, body: dict[str, Any], callback: VerifiedCallback) -> InboundMessage:
+    def _inbound(self, body: dict[str, Any], callback: Verified) -> InboundMessage:
         message_id = identifier(body, "messageId") if optional_text(body, "messageId") else None
         receiver = optional_text(body, "toPhone")
-        sender = identifier(body, "fromPhone")  # the record key
+        sender = self.phone(identifier(body, "fromPhone"), international=True)  # the record key
         return InboundMessage(
             provider=KIND,
             message_id=message_id,
-            from_=e164(sender),
-            to=e164(receiver) if receiver else None,
+            from_=sender.number,
+            region=sender.region,
+            to=self.phone(receiver, international=True).number if receiver else None,
             text=text_field(body, "content"),
             occurred_at=local_time(text_field(body, "receiveTime"), self._zone, where="receiveTime"),
             received_at=callback.raw.received_at,
@@ -190,12 +273,16 @@ class NxCloudProvider(Provider):
             status_code=optional_text(body, "smsStatus") or "",
         )
 
-    def release(self, callback: VerifiedCallback) -> None:
-        if callback.replay_key is not None:
-            self._replays.release(callback.replay_key)
-
-    def accepted(self) -> Reply:
+    def accepted(self, verified: NxCloudVerified) -> Reply:
         return _SUCCESS
 
     def rejected(self, error: CallbackError) -> Reply:
         return Reply(error.status, _ERROR, "text/plain; charset=utf-8", {"X-Bridge-Reason": error.reason})
+
+    def sign(self, url: str, body: bytes, sample: str, now: float) -> Outgoing:
+        """Signed with the instance's first accessKey; `sample` (dr or mo) is the action."""
+        key = self.settings.access_keys[0]
+        headers = signed_headers(
+            body, access_key=key.access_key, secret=key.secret.reveal(), action=sample, ts_ms=int(now * 1000)
+        )
+        return Outgoing("POST", url, headers, body)

@@ -2,15 +2,18 @@
 
 Tencent signs nothing. A callback is authentic when its URL carries the instance's secret
 token (last path segment or `token` query parameter) and, if configured, its source address
-lies in the instance's allowlist. Status reports map on `report_status`; `errmsg` is kept
-verbatim as the status code and never enumerated.
+lies in the instance's allowlist (the endpoint checks that). Status reports map on
+`report_status`; `errmsg` is kept verbatim as the status code and never enumerated. A report
+of an array that cannot be understood is dead-lettered alone; the others are published.
 """
 
 from __future__ import annotations
 
 import hmac
 from collections.abc import Sequence
+from datetime import datetime, timedelta, timezone
 from typing import Annotated, Any, ClassVar, Final, Literal
+from urllib.parse import urlsplit, urlunsplit
 from zoneinfo import ZoneInfo
 
 import orjson
@@ -18,9 +21,19 @@ from pydantic import Field, field_validator
 
 from bridge.clock import Clock
 from bridge.errors import CallbackError, MalformedCallbackError, VerificationError
-from bridge.events import DeliveryReceipt, InboundMessage, SmsEvent, Status
-from bridge.providers.base import InstanceSettings, Provider, RawCallback, Reply, VerifiedCallback, client_allowed
-from bridge.providers.common import e164, identifier, load_json, local_time, optional_text, text_field, unix_time
+from bridge.events import DeliveryReceipt, EventType, InboundMessage, Status
+from bridge.providers.base import (
+    BadReport,
+    InstanceSettings,
+    Outgoing,
+    Parsed,
+    Provider,
+    RawCallback,
+    Reply,
+    Sample,
+    Verified,
+)
+from bridge.providers.common import identifier, load_json, local_time, optional_text, text_field, unix_time
 from bridge.redact import Secret
 
 KIND: Final = "tencent"
@@ -52,28 +65,64 @@ def _reply(status: int, result: int, errmsg: str) -> Reply:
 _ACCEPTED: Final = _reply(200, 0, "OK")
 
 
-class TencentProvider(Provider):
+_CST: Final = timezone(timedelta(hours=8))
+
+
+def _status_sample(now: float) -> bytes:
+    """The seed's sample status callback (one report), received now."""
+    received = datetime.fromtimestamp(now, _CST).strftime("%Y-%m-%d %H:%M:%S")
+    report = {
+        "user_receive_time": received,
+        "nationcode": "86",
+        "mobile": "13800138000",
+        "report_status": "SUCCESS",
+        "errmsg": "DELIVRD",
+        "description": "The SMS message is successfully delivered",
+        "sid": f"2019:{int(now * 1000)}",
+    }
+    return orjson.dumps([report])
+
+
+def _reply_sample(now: float) -> bytes:
+    """The seed's sample reply (inbound) callback, sent now."""
+    reply = {"extend": "", "mobile": "13800138000", "nationcode": "86", "sign": "Demo", "text": "hello from a test",
+             "time": int(now)}
+    return orjson.dumps(reply)
+
+
+class TencentProvider(Provider[TencentSettings, Verified]):
     """Tencent Cloud SMS status and reply callbacks for one instance."""
 
     kind: ClassVar[str] = KIND
+    title: ClassVar[str] = "Tencent Cloud SMS"
+    settings_model: ClassVar[type[InstanceSettings]] = TencentSettings
+    samples: ClassVar[Sequence[Sample]] = (
+        Sample("dr", EventType.DELIVERY_RECEIPT, "a status callback with one report (the seed's sample)",
+               _status_sample),
+        Sample("reply", EventType.INBOUND_MESSAGE, "a reply (inbound SMS) callback", _reply_sample),
+    )
+    dev_instance: ClassVar[dict[str, Any]] = {
+        "source": "/sms/tencent/1400000000",
+        "url_token": "${TENCENT_URL_TOKEN:-dev-tencent-token-0123456789}",
+    }
 
     def __init__(self, settings: TencentSettings, clock: Clock) -> None:
         self.settings = settings
         self._token = settings.url_token.reveal().encode("utf-8")
         self._zone = ZoneInfo(settings.timezone)
-        self._networks = settings.allowed_networks
 
-    def verify(self, callback: RawCallback) -> VerifiedCallback:
-        if not client_allowed(callback.client, self._networks):
-            raise VerificationError("source_not_allowed", "source address is not in allowed_networks", status=403)
+    def verify(self, callback: RawCallback) -> Verified:
         if callback.url_token is None:
             raise VerificationError("missing_credentials", "callback URL carries no token")
         if not hmac.compare_digest(callback.url_token.encode("utf-8", "surrogatepass"), self._token):
             raise VerificationError("bad_token", "callback URL token does not match")
-        return VerifiedCallback(callback)
+        return Verified(callback)
 
-    def parse(self, callback: VerifiedCallback) -> Sequence[SmsEvent]:
-        document = load_json(callback.raw.body)
+    def restore(self, callback: RawCallback) -> Verified:
+        return Verified(callback)
+
+    def parse(self, verified: Verified) -> Parsed:
+        document = load_json(verified.raw.body)
         if isinstance(document, list):
             if not document:
                 raise MalformedCallbackError("wrong_shape", "status callback: array is empty")
@@ -81,12 +130,18 @@ class TencentProvider(Provider):
                 raise MalformedCallbackError(
                     "too_many_reports", f"status callback: more than {self.settings.max_reports} reports"
                 )
-            return [self._receipt(report, index, callback) for index, report in enumerate(document)]
+            return [self._report(report, index, verified) for index, report in enumerate(document)]
         if isinstance(document, dict):
-            return [self._reply_message(document, callback)]
+            return [self._reply_message(document, verified)]
         raise MalformedCallbackError("wrong_shape", "body must be a JSON array of reports or a reply object")
 
-    def _receipt(self, report: Any, index: int, callback: VerifiedCallback) -> DeliveryReceipt:
+    def _report(self, report: Any, index: int, verified: Verified) -> DeliveryReceipt | BadReport:
+        try:
+            return self._receipt(report, index, verified)
+        except MalformedCallbackError as error:
+            return BadReport(index, report, error)
+
+    def _receipt(self, report: Any, index: int, callback: Verified) -> DeliveryReceipt:
         where = f"[{index}]."
         if not isinstance(report, dict):
             raise MalformedCallbackError("wrong_shape", f"[{index}]: must be an object")
@@ -97,13 +152,15 @@ class TencentProvider(Provider):
         nationcode = optional_text(report, "nationcode", where=where)
         received = text_field(report, "user_receive_time", where=where)
         description = optional_text(report, "description", where=where)
+        to = self.phone(mobile, country_code=nationcode)
         return DeliveryReceipt(
             provider=KIND,
             message_id=sid,
             status=_STATUS.get(report_status, Status.UNKNOWN),
             status_code=errmsg,
             status_detail=description,
-            to=e164(mobile, nationcode),
+            to=to.number,
+            region=to.region,
             from_=None,
             occurred_at=local_time(received, self._zone, where=f"{where}user_receive_time"),
             received_at=callback.raw.received_at,
@@ -112,16 +169,18 @@ class TencentProvider(Provider):
             raw=report if self.settings.include_raw else None,
         )
 
-    def _reply_message(self, reply: dict[str, Any], callback: VerifiedCallback) -> InboundMessage:
+    def _reply_message(self, reply: dict[str, Any], callback: Verified) -> InboundMessage:
         mobile = identifier(reply, "mobile")  # the record key
         text = text_field(reply, "text")
         nationcode = optional_text(reply, "nationcode")
         if "time" not in reply:
             raise MalformedCallbackError("missing_field", "time: required")
+        sender = self.phone(mobile, country_code=nationcode)
         return InboundMessage(
             provider=KIND,
             message_id=None,
-            from_=e164(mobile, nationcode),
+            from_=sender.number,
+            region=sender.region,
             to=None,
             text=text,
             occurred_at=unix_time(reply["time"], where="time"),
@@ -131,11 +190,14 @@ class TencentProvider(Provider):
             raw=reply if self.settings.include_raw else None,
         )
 
-    def release(self, callback: VerifiedCallback) -> None:
-        """Tencent callbacks carry no replay reservation."""
-
-    def accepted(self) -> Reply:
+    def accepted(self, verified: Verified) -> Reply:
         return _ACCEPTED
 
     def rejected(self, error: CallbackError) -> Reply:
         return _reply(error.status, error.status, f"{error.reason}: {error}")
+
+    def sign(self, url: str, body: bytes, sample: str, now: float) -> Outgoing:
+        """Tencent signs nothing: the instance's token goes in the URL's last path segment."""
+        parts = urlsplit(url)
+        path = parts.path.rstrip("/") + "/" + self.settings.url_token.reveal()
+        return Outgoing("POST", urlunsplit(parts._replace(path=path)), {"content-type": "application/json"}, body)

@@ -14,7 +14,7 @@ from prometheus_client import CollectorRegistry
 from starlette.applications import Starlette
 
 from bridge.app import create_app
-from bridge.callbacks import Lifecycle
+from bridge.lifecycle import Lifecycle
 from bridge.clock import FixedClock
 from bridge.config import Settings
 from bridge.errors import PublishError

@@ -1,0 +1,101 @@
+"""From an HTTP request to a RawCallback: headers, the caller's address, the public URL, query and form."""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from urllib.parse import parse_qsl
+
+from bridge.errors import RequestError
+from bridge.providers.base import BodyKind, Params, RawCallback
+
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+def client_address(peer: str | None, forwarded_for: str | None, trusted: Sequence[IPNetwork]) -> str | None:
+    """The caller's address: the peer, or, when the peer is a trusted proxy, the right-most
+    `X-Forwarded-For` entry that is not itself a trusted proxy."""
+    if peer is None or not trusted or not forwarded_for or not in_networks(peer, trusted):
+        return peer
+    hops = [h.strip() for h in forwarded_for.split(",")]
+    for hop in reversed(hops):
+        if not hop:
+            return None
+        if not in_networks(hop, trusted):
+            return hop
+    return hops[0] if hops else peer
+
+
+def in_networks(address: str | None, networks: Sequence[IPNetwork]) -> bool:
+    """True when `address` is an IP address inside one of `networks`."""
+    if address is None:
+        return False
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    return any(ip in net for net in networks)
+
+
+def headers_of(raw_headers: Sequence[tuple[bytes, bytes]]) -> dict[str, str]:
+    """Lower-case names; repeated headers joined with ", " (RFC 9110)."""
+    headers: dict[str, str] = {}
+    for raw_name, raw_value in raw_headers:
+        name = raw_name.decode("latin-1").lower()
+        value = raw_value.decode("latin-1")
+        headers[name] = f"{headers[name]}, {value}" if name in headers else value
+    return headers
+
+
+def decode_params(text: bytes, what: str) -> Params:
+    """`a=1&b=2` (URL-encoded, UTF-8) as ordered pairs; a 400 when it is not valid."""
+    try:
+        return tuple(parse_qsl(text.decode("utf-8"), keep_blank_values=True, errors="strict"))
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise RequestError("bad_request", f"{what} is not valid URL-encoded UTF-8", status=400) from exc
+
+
+def public_url(
+    *,
+    configured: str | None,
+    instance_path: str,
+    path: str,
+    query_string: bytes,
+    scheme: str,
+    host: str | None,
+    headers: Mapping[str, str],
+    from_trusted_proxy: bool,
+) -> str:
+    """The URL the provider called: the instance's `public_url` (with what the request path adds
+    after the instance path), else scheme and host of the request, X-Forwarded-Proto and
+    X-Forwarded-Host believed only from a trusted proxy. The query is appended as received."""
+    query = "?" + query_string.decode("latin-1") if query_string else ""
+    if configured is not None:
+        return configured.rstrip("/") + path[len(instance_path):] + query
+    if from_trusted_proxy:
+        scheme = headers.get("x-forwarded-proto", scheme).split(",")[0].strip() or scheme
+        host = headers.get("x-forwarded-host", host or "").split(",")[0].strip() or host
+    return f"{scheme}://{host or 'localhost'}{path}{query}"
+
+
+def raw_callback(
+    *,
+    method: str,
+    url: str,
+    body: bytes,
+    body_kind: BodyKind | None,
+    headers: Mapping[str, str],
+    client: str | None,
+    received_at: datetime,
+    token: str | None,
+    query: Params,
+) -> RawCallback:
+    """The callback as providers see it; a form body is decoded here, once, for every kind."""
+    form = decode_params(body, "form body") if body_kind == "form" and body else ()
+    if token is None:
+        token = next((v for k, v in query if k == "token"), None)
+    return RawCallback(
+        body=body, headers=headers, client=client, received_at=received_at, url_token=token,
+        method=method, url=url, query=query, form=form,
+    )
