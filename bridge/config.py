@@ -18,6 +18,7 @@ from bridge.events import EventType
 from bridge.providers import PROVIDERS
 from bridge.providers.base import InstanceSettings, StrictModel
 from bridge.redact import Secret
+from bridge.spool import SpoolSettings
 
 DEFAULT_DELIVERY_RECEIPT_TOPIC: Final = "sms.delivery-receipts"
 DEFAULT_INBOUND_MESSAGE_TOPIC: Final = "sms.inbound-messages"
@@ -97,6 +98,7 @@ class Settings(StrictModel):
     kafka: KafkaSettings
     logging: LoggingSettings = LoggingSettings()
     providers: Annotated[tuple[InstanceSettings, ...], Field(min_length=1)]
+    spool: SpoolSettings | None = None  # the durable spool (bridge/spool.py); off by default
 
     @field_validator("providers", mode="before")
     @classmethod

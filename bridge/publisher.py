@@ -10,7 +10,12 @@ from collections.abc import Sequence
 from typing import Any, Final, Protocol
 
 from aiokafka import AIOKafkaProducer  # type: ignore[import-untyped]
-from aiokafka.errors import KafkaError, KafkaTimeoutError  # type: ignore[import-untyped]
+from aiokafka.errors import (  # type: ignore[import-untyped]
+    KafkaConnectionError,
+    KafkaError,
+    KafkaTimeoutError,
+    NodeNotReadyError,
+)
 from aiokafka.helpers import create_ssl_context  # type: ignore[import-untyped]
 
 from bridge.config import KafkaSettings
@@ -20,6 +25,7 @@ from bridge.errors import PublishError
 log = logging.getLogger(__name__)
 
 PROBE_INTERVAL_SECONDS: Final = 2.0
+DOWN_PROBE_INTERVAL_SECONDS: Final = 0.5  # while disconnected: notice the broker's return quickly
 STALE_AFTER_SECONDS: Final = 10.0
 RECONNECT_BACKOFF_SECONDS: Final = (0.2, 0.5, 1.0, 2.0, 5.0)
 
@@ -31,11 +37,16 @@ class Publisher(Protocol):
     otherwise it raises PublishError, and the caller may assume nothing about which records,
     if any, were stored (a retry writes them again with the same event ids). It raises
     nothing else. `ready` is true when the producer is connected and the broker answered
-    recently. stop() flushes what is in flight, then closes.
+    recently; `accepting` is true when publish() can store records now (for a Kafka-only
+    publisher the same as `ready`; a spooling one also while its spool has room). stop()
+    flushes what is in flight, then closes.
     """
 
     @property
     def ready(self) -> bool: ...
+
+    @property
+    def accepting(self) -> bool: ...
 
     async def start(self) -> None: ...
 
@@ -72,7 +83,13 @@ def producer_options(settings: KafkaSettings) -> dict[str, Any]:
 
 
 class KafkaPublisher:
-    """A Publisher on aiokafka that connects in the background and keeps probing the broker."""
+    """A Publisher on aiokafka that connects in the background and keeps probing the broker.
+
+    When the broker is known to be unreachable (a probe failed, or a write failed for want of a
+    connection), publish() raises PublishError("not_connected") at once instead of waiting for
+    the produce deadline, until a probe succeeds again. Connection state changes are logged
+    once each (`kafka_connected`, `kafka_disconnected`, `kafka_reconnected`).
+    """
 
     def __init__(self, settings: KafkaSettings) -> None:
         self._settings = settings
@@ -82,10 +99,20 @@ class KafkaPublisher:
         self._last_ok = 0.0
         self._stopping = False
         self._connected = asyncio.Event()
+        self._down_since: float | None = None  # monotonic time of the failure that made it known down
+        self._kick = asyncio.Event()  # wakes the probe at once after a failed write
 
     @property
     def ready(self) -> bool:
-        return self._producer is not None and time.monotonic() - self._last_ok < STALE_AFTER_SECONDS
+        return (
+            self._producer is not None
+            and self._down_since is None
+            and time.monotonic() - self._last_ok < STALE_AFTER_SECONDS
+        )
+
+    @property
+    def accepting(self) -> bool:
+        return self.ready
 
     async def start(self) -> None:
         """Start connecting; returns at once. The first connection is awaited up to a second."""
@@ -103,25 +130,43 @@ class KafkaPublisher:
                 await _close_quietly(producer)
                 delay = RECONNECT_BACKOFF_SECONDS[min(attempt, len(RECONNECT_BACKOFF_SECONDS) - 1)]
                 attempt += 1
-                log.warning(
-                    "kafka connect failed",
-                    extra={"event": "kafka_connect_failed", "error": type(exc).__name__, "retry_in": delay},
-                )
+                if attempt == 1:  # once: the retries that follow are the same story
+                    log.warning(
+                        "kafka connect failed, retrying",
+                        extra={"event": "kafka_connect_failed", "error": type(exc).__name__},
+                    )
                 await asyncio.sleep(delay)
                 continue
             self._producer = producer
             self._last_ok = time.monotonic()
             self._connected.set()
-            log.info("kafka producer connected", extra={"event": "kafka_connected"})
+            log.info("kafka producer connected", extra={"event": "kafka_connected", "attempts": attempt + 1})
             break
         while not self._stopping:
-            await asyncio.sleep(PROBE_INTERVAL_SECONDS)
+            interval = PROBE_INTERVAL_SECONDS if self._down_since is None else DOWN_PROBE_INTERVAL_SECONDS
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._kick.wait(), interval)
+            self._kick.clear()
             try:
                 async with asyncio.timeout(PROBE_INTERVAL_SECONDS * 2):
                     await self._producer.client.fetch_all_metadata()
-                self._last_ok = time.monotonic()
             except (KafkaError, OSError, TimeoutError) as exc:
-                log.warning("kafka probe failed", extra={"event": "kafka_probe_failed", "error": type(exc).__name__})
+                self._mark_down(f"probe: {type(exc).__name__}")
+            else:
+                self._mark_up()
+
+    def _mark_down(self, cause: str) -> None:
+        if self._down_since is None:
+            self._down_since = time.monotonic()
+            self._kick.set()
+            log.warning("kafka connection lost", extra={"event": "kafka_disconnected", "cause": cause})
+
+    def _mark_up(self) -> None:
+        self._last_ok = time.monotonic()
+        if self._down_since is not None:
+            down_for = round(self._last_ok - self._down_since, 1)
+            self._down_since = None
+            log.info("kafka connection restored", extra={"event": "kafka_reconnected", "down_seconds": down_for})
 
     async def stop(self) -> None:
         """Flush what is in flight, then close the producer."""
@@ -139,7 +184,7 @@ class KafkaPublisher:
 
     async def publish(self, records: Sequence[KafkaRecord]) -> None:
         producer = self._producer
-        if producer is None:
+        if producer is None or self._down_since is not None:
             raise PublishError("not_connected", "Kafka producer is not connected")
         try:
             async with asyncio.timeout(self._deadline):
@@ -149,9 +194,14 @@ class KafkaPublisher:
                 else:
                     await asyncio.gather(*futures)
         except TimeoutError as exc:
+            self._mark_down("write: no acknowledgement within the produce deadline")
             raise PublishError("timeout", "Kafka did not acknowledge within the produce deadline") from exc
         except KafkaTimeoutError as exc:
+            self._mark_down("write: request timed out")
             raise PublishError("timeout", "Kafka request timed out") from exc
+        except (KafkaConnectionError, NodeNotReadyError) as exc:
+            self._mark_down(f"write: {type(exc).__name__}")
+            raise PublishError("not_connected", f"Kafka connection failed: {type(exc).__name__}") from exc
         except KafkaError as exc:
             raise PublishError(
                 "broker_error",
