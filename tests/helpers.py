@@ -17,12 +17,15 @@ from cloudevents.core.v1.event import CloudEvent
 
 from bridge.clock import Clock
 from bridge.envelope import KafkaRecord
+from bridge.errors import CallbackError
 from bridge.events import EventType
-from bridge.providers.base import RawCallback
-from bridge.providers.nxcloud import NxCloudProvider, NxCloudSettings
+from bridge.guard import Guard
+from bridge.providers import AnyProvider
+from bridge.providers.base import InstanceSettings, Parsed, RawCallback, Reply, Verified
+from bridge.providers.nxcloud import NxCloudProvider, NxCloudSettings, signed_headers
 from bridge.providers.tencent import TencentProvider, TencentSettings
+from bridge.replay import ReplayCache
 from bridge.schemas import load as load_schema
-from bridge.send import nxcloud_request
 from tests.conftest import FIXTURES, NX_ACCESS_KEY, NX_SECRET, SEED_EPOCH, TENCENT_TOKEN, config_dict
 
 SEED_MS = int(SEED_EPOCH * 1000)
@@ -120,12 +123,45 @@ def nxcloud_settings(**overrides: Any) -> NxCloudSettings:
     return NxCloudSettings.model_validate({**_instance("nxcloud"), **overrides})
 
 
-def tencent_provider(clock: Clock, **overrides: Any) -> TencentProvider:
-    return TencentProvider(tencent_settings(**overrides), clock)
+class Checked:
+    """A provider behind the endpoint's shared checks, in the endpoint's order (allowlist, verify,
+    freshness and replay): unit tests of a kind's verification see what a callback would see."""
+
+    def __init__(self, provider: AnyProvider, clock: Clock) -> None:
+        self.provider = provider
+        self.settings: InstanceSettings = provider.settings
+        self.kind = provider.kind
+        self.guard = Guard(provider.settings, clock, timestamped=provider.timestamped)
+
+    def verify(self, callback: RawCallback) -> Any:
+        self.guard.admit(callback.client)
+        verified = self.provider.verify(callback)
+        self.guard.check(verified)
+        return verified
+
+    def parse(self, verified: Verified) -> Parsed:
+        return self.provider.parse(verified)
+
+    def release(self, verified: Verified) -> None:
+        self.guard.release(verified)
+
+    def accepted(self, verified: Verified) -> Reply:
+        return self.provider.accepted(verified)
+
+    def rejected(self, error: CallbackError) -> Reply:
+        return self.provider.rejected(error)
+
+    @property
+    def replay_cache(self) -> ReplayCache:
+        return self.guard.replays
 
 
-def nxcloud_provider(clock: Clock, **overrides: Any) -> NxCloudProvider:
-    return NxCloudProvider(nxcloud_settings(**overrides), clock)
+def tencent_provider(clock: Clock, **overrides: Any) -> Checked:
+    return Checked(TencentProvider(tencent_settings(**overrides), clock), clock)
+
+
+def nxcloud_provider(clock: Clock, **overrides: Any) -> Checked:
+    return Checked(NxCloudProvider(nxcloud_settings(**overrides), clock), clock)
 
 
 # --- callbacks --------------------------------------------------------------------------------
@@ -150,17 +186,9 @@ def nx_headers(
     biz_type: str = "4",
 ) -> dict[str, str]:
     """Headers of a correctly signed NxCloud callback, lower-case as on the wire."""
-    request = nxcloud_request(
-        "http://bridge.test/",
-        body,
-        access_key=access_key,
-        secret=secret,
-        action=action,
-        algorithm=algorithm,
-        ts_ms=ts_ms,
-        biz_type=biz_type,
+    return signed_headers(
+        body, access_key=access_key, secret=secret, action=action, algorithm=algorithm, ts_ms=ts_ms, biz_type=biz_type
     )
-    return dict(request.headers)
 
 
 def nx_callback(

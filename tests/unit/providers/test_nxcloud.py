@@ -14,12 +14,13 @@ from bridge.clock import FixedClock
 from bridge.envelope import Envelope
 from bridge.errors import MalformedCallbackError, VerificationError
 from bridge.events import DeliveryReceipt, EventType, InboundMessage, Status, format_time
-from bridge.providers.base import RawCallback, VerifiedCallback
-from bridge.providers.nxcloud import NxCloudProvider, signature
+from bridge.providers.base import RawCallback
+from bridge.providers.nxcloud import NxCloudVerified, signature
 from bridge.replay import ReplayCache
 from tests.conftest import NX_ACCESS_KEY, NX_OTHER_KEY, NX_OTHER_SECRET, NX_SECRET, fixture_bytes
 from tests.helpers import (
     SEED_MS,
+    Checked,
     SEED_TIME,
     assert_valid_record,
     nx_callback,
@@ -73,16 +74,16 @@ ENVELOPE = Envelope(f"/sms/nxcloud/{NX_ACCESS_KEY}", {t: t.value for t in EventT
 
 
 @pytest.fixture
-def provider(clock: FixedClock) -> NxCloudProvider:
+def provider(clock: FixedClock) -> Checked:
     return nxcloud_provider(clock)
 
 
-def parse(provider: NxCloudProvider, body: bytes | dict[str, Any], **signing: Any) -> list[Any]:
+def parse(provider: Checked, body: bytes | dict[str, Any], **signing: Any) -> list[Any]:
     data = body if isinstance(body, bytes) else orjson.dumps(body)
     return list(provider.parse(provider.verify(nx_callback(data, **signing))))
 
 
-def rejected(provider: NxCloudProvider, callback: RawCallback) -> VerificationError:
+def rejected(provider: Checked, callback: RawCallback) -> VerificationError:
     with pytest.raises(VerificationError) as caught:
         provider.verify(callback)
     return caught.value
@@ -120,7 +121,7 @@ def test_the_documented_dr_callback_verifies_with_its_computed_sign() -> None:
     headers = {"accesskey": "kGp5uFHN", "action": "dr", "biztype": "4", "ts": DOC_TS,
                "sign": "9c8052efa68d7a26b0e8e0b6b3522264", "content-type": "application/json"}
     verified = provider.verify(nx_callback(DR_BODY, headers))
-    assert verified.context == {"action": "dr", "bizType": "4"}
+    assert (verified.action, verified.biz_type) == ("dr", "4")
     [event] = provider.parse(verified)
     assert event.message_id == "fcf3432fd1834ccdac807a7cfb2d1fdf"
 
@@ -135,35 +136,35 @@ def test_the_documented_dr_callback_verifies_with_sha256_when_the_algorithm_head
 # --- verification ---------------------------------------------------------------------------------
 
 
-def test_signed_dr_fixture_is_verified(provider: NxCloudProvider) -> None:
+def test_signed_dr_fixture_is_verified(provider: Checked) -> None:
     callback = nx_callback(DR_BODY)
     verified = provider.verify(callback)
-    assert isinstance(verified, VerifiedCallback)
+    assert isinstance(verified, NxCloudVerified)
     assert verified.raw is callback
     assert verified.replay_key is not None and NX_SECRET not in verified.replay_key
 
 
 @pytest.mark.parametrize("algorithm", ["sha256", "SHA256", " Sha256 "])
 def test_sha256_signature_is_verified_and_the_algorithm_name_is_case_insensitive(
-    provider: NxCloudProvider, algorithm: str
+    provider: Checked, algorithm: str
 ) -> None:
     headers = nx_headers(DR_BODY, algorithm="sha256")
     headers["algorithm"] = algorithm
     assert provider.verify(nx_callback(DR_BODY, headers))
 
 
-def test_algorithm_md5_named_explicitly_is_verified(provider: NxCloudProvider) -> None:
+def test_algorithm_md5_named_explicitly_is_verified(provider: Checked) -> None:
     headers = {**nx_headers(DR_BODY), "algorithm": "MD5"}
     assert provider.verify(nx_callback(DR_BODY, headers))
 
 
-def test_upper_case_sign_is_verified(provider: NxCloudProvider) -> None:
+def test_upper_case_sign_is_verified(provider: Checked) -> None:
     headers = nx_headers(DR_BODY)
     headers["sign"] = headers["sign"].upper()
     assert provider.verify(nx_callback(DR_BODY, headers))
 
 
-def test_empty_body_is_signed_without_the_body_part(provider: NxCloudProvider) -> None:
+def test_empty_body_is_signed_without_the_body_part(provider: Checked) -> None:
     headers = nx_headers(b"")
     expected = signature({"accessKey": NX_ACCESS_KEY, "action": "dr", "bizType": "4", "ts": str(SEED_MS)}, b"",
                          NX_SECRET)
@@ -174,23 +175,23 @@ def test_empty_body_is_signed_without_the_body_part(provider: NxCloudProvider) -
     assert caught.value.reason == "invalid_json"
 
 
-def test_a_second_access_key_with_its_own_secret_is_verified(provider: NxCloudProvider) -> None:
+def test_a_second_access_key_with_its_own_secret_is_verified(provider: Checked) -> None:
     assert provider.verify(nx_callback(DR_BODY, access_key=NX_OTHER_KEY, secret=NX_OTHER_SECRET))
 
 
-def test_an_access_key_signed_with_another_keys_secret_is_rejected(provider: NxCloudProvider) -> None:
+def test_an_access_key_signed_with_another_keys_secret_is_rejected(provider: Checked) -> None:
     error = rejected(provider, nx_callback(DR_BODY, access_key=NX_OTHER_KEY, secret=NX_SECRET))
     assert error.reason == "bad_signature"
 
 
-def test_an_unknown_access_key_is_rejected(provider: NxCloudProvider) -> None:
+def test_an_unknown_access_key_is_rejected(provider: Checked) -> None:
     error = rejected(provider, nx_callback(DR_BODY, access_key="nobody", secret=NX_SECRET))
     assert (error.reason, error.status) == ("unknown_access_key", 403)
     assert "nobody" not in str(error)
 
 
 @pytest.mark.parametrize("header", ["accesskey", "action", "biztype", "ts", "sign"])
-def test_a_missing_signed_header_is_rejected(provider: NxCloudProvider, header: str) -> None:
+def test_a_missing_signed_header_is_rejected(provider: Checked, header: str) -> None:
     headers = nx_headers(DR_BODY)
     del headers[header]
     error = rejected(provider, nx_callback(DR_BODY, headers))
@@ -199,7 +200,7 @@ def test_a_missing_signed_header_is_rejected(provider: NxCloudProvider, header: 
 
 
 @pytest.mark.parametrize("algorithm", ["sha1", "hmac-sha256", "", "md4", "sha512"])
-def test_an_unsupported_algorithm_is_rejected(provider: NxCloudProvider, algorithm: str) -> None:
+def test_an_unsupported_algorithm_is_rejected(provider: Checked, algorithm: str) -> None:
     headers = {**nx_headers(DR_BODY), "algorithm": algorithm}
     with pytest.raises(VerificationError, match="algorithm") as caught:
         provider.verify(nx_callback(DR_BODY, headers))
@@ -231,7 +232,7 @@ def test_bytes_added_to_the_body_are_rejected(extra: bytes, at_end: bool) -> Non
         provider.verify(nx_callback(body, headers))
 
 
-def test_a_truncated_body_is_rejected(provider: NxCloudProvider) -> None:
+def test_a_truncated_body_is_rejected(provider: Checked) -> None:
     headers = nx_headers(DR_BODY)
     assert rejected(provider, nx_callback(DR_BODY[:-1], headers)).reason == "bad_signature"
     assert rejected(provider, nx_callback(b"", headers)).reason == "bad_signature"
@@ -242,12 +243,12 @@ def test_a_truncated_body_is_rejected(provider: NxCloudProvider) -> None:
     [("action", "mo"), ("biztype", "3"), ("ts", str(SEED_MS + 1)), ("ts", str(SEED_MS - 1)),
      ("accesskey", NX_OTHER_KEY)],
 )
-def test_each_signed_header_changed_is_rejected(provider: NxCloudProvider, header: str, value: str) -> None:
+def test_each_signed_header_changed_is_rejected(provider: Checked, header: str, value: str) -> None:
     headers = {**nx_headers(DR_BODY), header: value}
     assert rejected(provider, nx_callback(DR_BODY, headers)).reason == "bad_signature"
 
 
-def test_a_changed_sign_is_rejected(provider: NxCloudProvider) -> None:
+def test_a_changed_sign_is_rejected(provider: Checked) -> None:
     headers = nx_headers(DR_BODY)
     sign = headers["sign"]
     for i in range(len(sign)):
@@ -257,13 +258,13 @@ def test_a_changed_sign_is_rejected(provider: NxCloudProvider) -> None:
         assert rejected(provider, nx_callback(DR_BODY, {**headers, "sign": wrong})).reason == "bad_signature"
 
 
-def test_a_wrong_secret_is_rejected(provider: NxCloudProvider) -> None:
+def test_a_wrong_secret_is_rejected(provider: Checked) -> None:
     for secret in ("wrong", NX_SECRET + " ", NX_SECRET.upper(), ""):
         error = rejected(provider, nx_callback(DR_BODY, secret=secret))
         assert error.reason == "bad_signature"
 
 
-def test_the_sign_of_the_other_algorithm_is_rejected(provider: NxCloudProvider) -> None:
+def test_the_sign_of_the_other_algorithm_is_rejected(provider: Checked) -> None:
     md5_headers = nx_headers(DR_BODY)
     sha_headers = nx_headers(DR_BODY, algorithm="sha256")
     as_sha = {**md5_headers, "algorithm": "sha256"}
@@ -273,13 +274,13 @@ def test_the_sign_of_the_other_algorithm_is_rejected(provider: NxCloudProvider) 
 
 
 @pytest.mark.parametrize("header", ["accesskey", "action", "biztype", "ts", "sign", "algorithm"])
-def test_a_header_with_a_lone_surrogate_is_rejected_not_crashed_on(provider: NxCloudProvider, header: str) -> None:
+def test_a_header_with_a_lone_surrogate_is_rejected_not_crashed_on(provider: Checked, header: str) -> None:
     headers = {**nx_headers(DR_BODY), header: "dr\ud800"}
     with pytest.raises(VerificationError):
         provider.verify(nx_callback(DR_BODY, headers))
 
 
-def test_headers_not_signed_do_not_matter(provider: NxCloudProvider) -> None:
+def test_headers_not_signed_do_not_matter(provider: Checked) -> None:
     headers = {**nx_headers(DR_BODY), "content-type": "text/plain", "x-forwarded-for": "1.2.3.4", "other": "x"}
     assert provider.verify(nx_callback(DR_BODY, headers))
 
@@ -288,18 +289,18 @@ def test_headers_not_signed_do_not_matter(provider: NxCloudProvider) -> None:
 
 
 @pytest.mark.parametrize("offset_ms", [-60_000, -1, 0, 1, 60_000])
-def test_ts_within_60_seconds_of_the_clock_is_accepted(provider: NxCloudProvider, offset_ms: int) -> None:
+def test_ts_within_60_seconds_of_the_clock_is_accepted(provider: Checked, offset_ms: int) -> None:
     assert provider.verify(nx_callback(DR_BODY, ts_ms=SEED_MS + offset_ms))
 
 
 @pytest.mark.parametrize("offset_ms", [-60_001, 60_001, -3_600_000, 86_400_000])
-def test_ts_outside_60_seconds_of_the_clock_is_rejected(provider: NxCloudProvider, offset_ms: int) -> None:
+def test_ts_outside_60_seconds_of_the_clock_is_rejected(provider: Checked, offset_ms: int) -> None:
     with pytest.raises(VerificationError, match="window") as caught:
         provider.verify(nx_callback(DR_BODY, ts_ms=SEED_MS + offset_ms))
     assert caught.value.reason == "stale_timestamp"
 
 
-def test_ts_in_seconds_instead_of_milliseconds_is_rejected(provider: NxCloudProvider) -> None:
+def test_ts_in_seconds_instead_of_milliseconds_is_rejected(provider: Checked) -> None:
     error = rejected(provider, nx_callback(DR_BODY, ts_ms=SEED_MS // 1000))
     assert error.reason == "stale_timestamp"
 
@@ -308,7 +309,7 @@ FULL_WIDTH_MS = "".join(chr(0xFF10 + int(d)) for d in "1612680840000")
 
 
 @pytest.mark.parametrize("ts", ["", "abc", "1.6e12", "-1612680840000", FULL_WIDTH_MS, "99999999999999999"])
-def test_a_signed_ts_that_is_not_milliseconds_is_rejected(provider: NxCloudProvider, ts: str) -> None:
+def test_a_signed_ts_that_is_not_milliseconds_is_rejected(provider: Checked, ts: str) -> None:
     signed = {"accessKey": NX_ACCESS_KEY, "action": "dr", "bizType": "4", "ts": ts}
     headers = {"accesskey": NX_ACCESS_KEY, "action": "dr", "biztype": "4", "ts": ts,
                "sign": signature(signed, DR_BODY, NX_SECRET)}
@@ -317,7 +318,7 @@ def test_a_signed_ts_that_is_not_milliseconds_is_rejected(provider: NxCloudProvi
     assert caught.value.reason == "stale_timestamp"
 
 
-def test_the_window_follows_the_clock(provider: NxCloudProvider, clock: FixedClock) -> None:
+def test_the_window_follows_the_clock(provider: Checked, clock: FixedClock) -> None:
     callback = nx_callback(DR_BODY)
     clock.advance(61)
     assert rejected(provider, callback).reason == "stale_timestamp"
@@ -332,7 +333,7 @@ def test_the_window_is_configurable(clock: FixedClock) -> None:
 # --- replays ----------------------------------------------------------------------------------------
 
 
-def test_the_same_callback_twice_is_a_replay(provider: NxCloudProvider) -> None:
+def test_the_same_callback_twice_is_a_replay(provider: Checked) -> None:
     callback = nx_callback(DR_BODY)
     provider.verify(callback)
     with pytest.raises(VerificationError, match="replay") as caught:
@@ -340,14 +341,14 @@ def test_the_same_callback_twice_is_a_replay(provider: NxCloudProvider) -> None:
     assert (caught.value.reason, caught.value.status) == ("replay", 403)
 
 
-def test_a_replay_with_other_unsigned_headers_is_still_a_replay(provider: NxCloudProvider) -> None:
+def test_a_replay_with_other_unsigned_headers_is_still_a_replay(provider: Checked) -> None:
     headers = nx_headers(DR_BODY)
     provider.verify(nx_callback(DR_BODY, headers))
     again = {**headers, "sign": headers["sign"].upper(), "content-type": "text/plain"}
     assert rejected(provider, nx_callback(DR_BODY, again, client="198.51.100.1")).reason == "replay"
 
 
-def test_release_lets_the_providers_retry_through(provider: NxCloudProvider) -> None:
+def test_release_lets_the_providers_retry_through(provider: Checked) -> None:
     callback = nx_callback(DR_BODY)
     verified = provider.verify(callback)
     provider.release(verified)
@@ -355,7 +356,7 @@ def test_release_lets_the_providers_retry_through(provider: NxCloudProvider) -> 
     assert rejected(provider, callback).reason == "replay"
 
 
-def test_a_replay_is_refused_until_the_window_has_passed(provider: NxCloudProvider, clock: FixedClock) -> None:
+def test_a_replay_is_refused_until_the_window_has_passed(provider: Checked, clock: FixedClock) -> None:
     callback = nx_callback(DR_BODY)
     provider.verify(callback)
     clock.advance(60)
@@ -364,7 +365,7 @@ def test_a_replay_is_refused_until_the_window_has_passed(provider: NxCloudProvid
     assert rejected(provider, callback).reason == "stale_timestamp"
 
 
-def test_different_bodies_at_the_same_ts_are_not_replays(provider: NxCloudProvider) -> None:
+def test_different_bodies_at_the_same_ts_are_not_replays(provider: Checked) -> None:
     provider.verify(nx_callback(DR_BODY))
     provider.verify(nx_callback(MO_BODY, action="mo"))
     provider.verify(nx_callback(DR_BODY, access_key=NX_OTHER_KEY, secret=NX_OTHER_SECRET))
@@ -382,7 +383,7 @@ def test_the_replay_memory_is_bounded_by_replay_cache_size(clock: FixedClock) ->
     assert rejected(provider, callbacks[-1]).reason == "replay"  # the newest are still remembered
 
 
-def test_a_rejected_callback_reserves_nothing(provider: NxCloudProvider) -> None:
+def test_a_rejected_callback_reserves_nothing(provider: Checked) -> None:
     rejected(provider, nx_callback(DR_BODY, secret="wrong"))
     rejected(provider, nx_callback(DR_BODY, ts_ms=SEED_MS - 120_000))
     assert len(provider.replay_cache) == 0
@@ -401,7 +402,7 @@ def test_a_client_outside_the_allowlist_is_rejected_before_the_signature(clock: 
 # --- parsing ----------------------------------------------------------------------------------------
 
 
-def test_signed_dr_fixture_gives_one_delivery_receipt(provider: NxCloudProvider) -> None:
+def test_signed_dr_fixture_gives_one_delivery_receipt(provider: Checked) -> None:
     [event] = parse(provider, DR_BODY)
     assert isinstance(event, DeliveryReceipt)
     assert event.provider == "nxcloud"
@@ -418,7 +419,7 @@ def test_signed_dr_fixture_gives_one_delivery_receipt(provider: NxCloudProvider)
     assert event.raw == RECEIPT
 
 
-def test_signed_mo_fixture_gives_one_inbound_message(provider: NxCloudProvider) -> None:
+def test_signed_mo_fixture_gives_one_inbound_message(provider: Checked) -> None:
     [event] = parse(provider, MO_BODY, action="mo")
     assert isinstance(event, InboundMessage)
     assert event.type is EventType.INBOUND_MESSAGE
@@ -436,7 +437,7 @@ def test_signed_mo_fixture_gives_one_inbound_message(provider: NxCloudProvider) 
      ("UNDELIV", Status.UNDELIVERED), ("REJECTD", Status.UNDELIVERED), ("EXPIRED", Status.UNDELIVERED),
      ("ACCEPTD", Status.UNKNOWN), ("", Status.UNKNOWN)],
 )
-def test_sms_status_maps_and_is_kept_verbatim(provider: NxCloudProvider, sms_status: str, status: Status) -> None:
+def test_sms_status_maps_and_is_kept_verbatim(provider: Checked, sms_status: str, status: Status) -> None:
     [event] = parse(provider, {**RECEIPT, "smsStatus": sms_status})
     assert event.status is status
     assert event.status_code == sms_status
@@ -445,12 +446,12 @@ def test_sms_status_maps_and_is_kept_verbatim(provider: NxCloudProvider, sms_sta
 @pytest.mark.parametrize(("given", "expected"), [("18184505018", "+18184505018"), ("+18184505018", "+18184505018"),
                                                   ("0018184505018", "+18184505018"), ("1 818-450-5018", "+18184505018"),
                                                   ("SHORTCODE", "SHORTCODE")])
-def test_numbers_with_or_without_plus_become_e164(provider: NxCloudProvider, given: str, expected: str) -> None:
+def test_numbers_with_or_without_plus_become_e164(provider: Checked, given: str, expected: str) -> None:
     [event] = parse(provider, {**RECEIPT, "toPhone": given})
     assert event.to == expected
 
 
-def test_missing_type_is_tolerated_and_action_decides_the_kind(provider: NxCloudProvider) -> None:
+def test_missing_type_is_tolerated_and_action_decides_the_kind(provider: Checked) -> None:
     assert "type" not in RECEIPT
     [receipt] = parse(provider, {**RECEIPT, "type": "0"})  # the doc shows type 0 on a receipt
     [message] = parse(provider, {**RECEIPT, "type": "1"}, action="mo")
@@ -458,7 +459,7 @@ def test_missing_type_is_tolerated_and_action_decides_the_kind(provider: NxCloud
     assert isinstance(message, InboundMessage)
 
 
-def test_size_and_price_as_strings_or_numbers_are_kept_as_text(provider: NxCloudProvider) -> None:
+def test_size_and_price_as_strings_or_numbers_are_kept_as_text(provider: Checked) -> None:
     [as_text] = parse(provider, {**RECEIPT, "size": " 2 ", "price": "0.0360"})
     [as_numbers] = parse(provider, {**RECEIPT, "size": 2, "price": 0.036, "messageId": "m2"})
     assert (as_text.segments, as_text.price) == (2, "0.0360")
@@ -466,7 +467,7 @@ def test_size_and_price_as_strings_or_numbers_are_kept_as_text(provider: NxCloud
     assert isinstance(as_numbers.price, str)
 
 
-def test_empty_size_price_and_sender_are_absent(provider: NxCloudProvider) -> None:
+def test_empty_size_price_and_sender_are_absent(provider: Checked) -> None:
     [event] = parse(provider, {**RECEIPT, "size": "", "price": "", "fromPhone": ""})
     assert (event.segments, event.price, event.from_) == (None, None, None)
 
@@ -483,12 +484,12 @@ def test_receive_time_without_zone_is_read_in_the_instance_time_zone(
     assert event.occurred_at == expected
 
 
-def test_receive_time_with_its_own_offset_keeps_it(provider: NxCloudProvider) -> None:
+def test_receive_time_with_its_own_offset_keeps_it(provider: Checked) -> None:
     [event] = parse(provider, {**RECEIPT, "receiveTime": "2021-02-07 14:54:00+00:00"})
     assert event.occurred_at == datetime(2021, 2, 7, 14, 54, tzinfo=UTC)
 
 
-def test_inbound_without_message_id_or_receiver_is_tolerated(provider: NxCloudProvider) -> None:
+def test_inbound_without_message_id_or_receiver_is_tolerated(provider: Checked) -> None:
     body = {k: v for k, v in orjson.loads(MO_BODY).items() if k not in ("messageId", "toPhone", "smsStatus")}
     [event] = parse(provider, body, action="mo")
     assert event.message_id is None and event.to is None and event.subject is None
@@ -502,7 +503,7 @@ def test_include_raw_off_leaves_raw_out(clock: FixedClock) -> None:
 @pytest.mark.parametrize(("header", "value"), [("biztype", "3"), ("biztype", "1"), ("action", "send"),
                                                ("action", "DR"), ("action", "")])
 def test_an_authentic_callback_of_another_kind_is_unsupported(
-    provider: NxCloudProvider, header: str, value: str
+    provider: Checked, header: str, value: str
 ) -> None:
     signing = {"biz_type": value} if header == "biztype" else {"action": value}
     verified = provider.verify(nx_callback(DR_BODY, **signing))
@@ -516,7 +517,7 @@ def test_an_authentic_callback_of_another_kind_is_unsupported(
     [(b"[]", "wrong_shape"), (b"[{}]", "wrong_shape"), (b'"x"', "wrong_shape"), (b"{", "invalid_json"),
      (b"\xff{}", "invalid_utf8"), (b"   ", "invalid_json")],
 )
-def test_authentic_bodies_of_the_wrong_shape_are_malformed(provider: NxCloudProvider, body: bytes, reason: str) -> None:
+def test_authentic_bodies_of_the_wrong_shape_are_malformed(provider: Checked, body: bytes, reason: str) -> None:
     with pytest.raises(MalformedCallbackError) as caught:
         parse(provider, body)
     assert caught.value.reason == reason
@@ -541,7 +542,7 @@ def test_authentic_bodies_of_the_wrong_shape_are_malformed(provider: NxCloudProv
     ],
 )
 def test_receipts_with_missing_or_wrong_fields_are_malformed(
-    provider: NxCloudProvider, changes: dict[str, Any], reason: str, message: str
+    provider: Checked, changes: dict[str, Any], reason: str, message: str
 ) -> None:
     body = {k: v for k, v in {**RECEIPT, **changes}.items() if v is not ...}
     with pytest.raises(MalformedCallbackError, match=message) as caught:
@@ -552,27 +553,27 @@ def test_receipts_with_missing_or_wrong_fields_are_malformed(
 @pytest.mark.parametrize(
     "receive_time", ["0001-01-01 00:00:00", "0001-01-01 07:59:59", "9999-12-31 23:59:59-12:00", "2021-02-30 10:00:00"]
 )
-def test_receive_times_outside_the_calendar_are_malformed(provider: NxCloudProvider, receive_time: str) -> None:
+def test_receive_times_outside_the_calendar_are_malformed(provider: Checked, receive_time: str) -> None:
     with pytest.raises(MalformedCallbackError, match="receiveTime: must be a time") as caught:
         parse(provider, {**RECEIPT, "receiveTime": receive_time})
     assert caught.value.reason == "invalid_field"
 
 
 @pytest.mark.parametrize("price", ["0.", ".5", "1e5", "+1", "1_0", "\u0661\u066b\u0665", "0x10", "1.2.3", "- 1"])
-def test_prices_that_are_not_plain_decimals_are_malformed(provider: NxCloudProvider, price: str) -> None:
+def test_prices_that_are_not_plain_decimals_are_malformed(provider: Checked, price: str) -> None:
     with pytest.raises(MalformedCallbackError, match="price: must be a plain decimal") as caught:
         parse(provider, {**RECEIPT, "price": price})
     assert caught.value.reason == "invalid_field"
 
 
-def test_inbound_message_with_an_empty_sender_is_malformed(provider: NxCloudProvider) -> None:
+def test_inbound_message_with_an_empty_sender_is_malformed(provider: Checked) -> None:
     with pytest.raises(MalformedCallbackError, match="fromPhone: must not be empty") as caught:
         parse(provider, {**orjson.loads(MO_BODY), "fromPhone": ""}, action="mo")
     assert caught.value.reason == "invalid_field"
 
 
 @pytest.mark.parametrize("field", ["fromPhone", "content", "receiveTime"])
-def test_inbound_messages_missing_a_required_field_are_malformed(provider: NxCloudProvider, field: str) -> None:
+def test_inbound_messages_missing_a_required_field_are_malformed(provider: Checked, field: str) -> None:
     body = {k: v for k, v in orjson.loads(MO_BODY).items() if k != field}
     with pytest.raises(MalformedCallbackError, match=f"{field}: required"):
         parse(provider, body, action="mo")

@@ -13,10 +13,10 @@ from pydantic import ValidationError
 from bridge.clock import FixedClock
 from bridge.errors import MalformedCallbackError, VerificationError
 from bridge.events import DeliveryReceipt, InboundMessage, Status
-from bridge.providers.base import VerifiedCallback
-from bridge.providers.tencent import MAX_REPORTS, TencentProvider
+from bridge.providers.base import BadReport, Verified
+from bridge.providers.tencent import MAX_REPORTS
 from tests.conftest import TENCENT_TOKEN, fixture_bytes
-from tests.helpers import SEED_TIME, tencent_callback, tencent_provider, tencent_settings
+from tests.helpers import SEED_TIME, Checked, tencent_callback, tencent_provider, tencent_settings
 
 SAMPLE = {
     "user_receive_time": "2015-10-17 08:03:04",
@@ -31,13 +31,18 @@ REPLY = {"extend": "", "mobile": "13800138000", "nationcode": "86", "sign": "Dem
 
 
 @pytest.fixture
-def provider(clock: FixedClock) -> TencentProvider:
+def provider(clock: FixedClock) -> Checked:
     return tencent_provider(clock)
 
 
-def parse(provider: TencentProvider, body: bytes | Any) -> list[Any]:
+def parse(provider: Checked, body: bytes | Any) -> list[Any]:
+    """The events of a callback; the first bad report's error raised, as if it were the only report."""
     data = body if isinstance(body, bytes) else orjson.dumps(body)
-    return list(provider.parse(provider.verify(tencent_callback(data))))
+    items = list(provider.parse(provider.verify(tencent_callback(data))))
+    for item in items:
+        if isinstance(item, BadReport):
+            raise item.error
+    return items
 
 
 def report(**changes: Any) -> dict[str, Any]:
@@ -48,7 +53,7 @@ def report(**changes: Any) -> dict[str, Any]:
 # --- status callbacks -------------------------------------------------------------------------
 
 
-def test_seed_sample_gives_one_delivery_receipt_with_every_field(provider: TencentProvider) -> None:
+def test_seed_sample_gives_one_delivery_receipt_with_every_field(provider: Checked) -> None:
     body = fixture_bytes("tencent", "status.json")
     [event] = parse(provider, body)
     assert isinstance(event, DeliveryReceipt)
@@ -65,7 +70,7 @@ def test_seed_sample_gives_one_delivery_receipt_with_every_field(provider: Tence
     assert event.raw == orjson.loads(body)[0]
 
 
-def test_recipient_is_e164_from_nationcode_and_mobile(provider: TencentProvider) -> None:
+def test_recipient_is_e164_from_nationcode_and_mobile(provider: Checked) -> None:
     [event] = parse(provider, [SAMPLE])
     assert event.to == "+8613800138000"
     assert event.key == event.subject == "5000:1045710669157053657849499619"
@@ -87,26 +92,26 @@ def test_user_receive_time_is_read_in_the_instance_time_zone(clock: FixedClock) 
         ("", Status.UNKNOWN),
     ],
 )
-def test_status_maps_from_report_status(provider: TencentProvider, report_status: str, status: Status) -> None:
+def test_status_maps_from_report_status(provider: Checked, report_status: str, status: Status) -> None:
     [event] = parse(provider, [report(report_status=report_status)])
     assert event.status is status
 
 
 @pytest.mark.parametrize("errmsg", ["DELIVRD", "UNDELIV", "MK:0001", "-106", "002", "用户不在服务区"])
-def test_errmsg_is_kept_verbatim_as_status_code(provider: TencentProvider, errmsg: str) -> None:
+def test_errmsg_is_kept_verbatim_as_status_code(provider: Checked, errmsg: str) -> None:
     [event] = parse(provider, [report(report_status="FAIL", errmsg=errmsg, description=None)])
     assert event.status_code == errmsg
     assert event.status_detail is None
 
 
-def test_reports_become_events_in_order_with_distinct_ids(provider: TencentProvider) -> None:
+def test_reports_become_events_in_order_with_distinct_ids(provider: Checked) -> None:
     reports = [report(sid=f"5000:{i}", mobile=f"1380013{i:04d}") for i in range(MAX_REPORTS)]
     events = parse(provider, reports)
     assert [e.message_id for e in events] == [f"5000:{i}" for i in range(MAX_REPORTS)]
     assert len({e.id for e in events}) == MAX_REPORTS
 
 
-def test_more_than_100_reports_are_rejected(provider: TencentProvider) -> None:
+def test_more_than_100_reports_are_rejected(provider: Checked) -> None:
     reports = [report(sid=f"5000:{i}") for i in range(MAX_REPORTS + 1)]
     with pytest.raises(MalformedCallbackError, match="more than 100") as caught:
         parse(provider, reports)
@@ -120,14 +125,14 @@ def test_max_reports_is_configurable(clock: FixedClock) -> None:
         parse(provider, [SAMPLE] * 3)
 
 
-def test_optional_and_unknown_fields_are_tolerated(provider: TencentProvider) -> None:
+def test_optional_and_unknown_fields_are_tolerated(provider: Checked) -> None:
     [event] = parse(provider, [report(ext="session-ctx", description=..., nationcode=..., extra={"a": 1})])
     assert event.status_detail is None
-    assert event.to == "+13800138000"  # no nationcode: digits become E.164 as they are
+    assert event.to == "13800138000"  # no nationcode, no default_region: not a valid number alone, kept as given
     assert event.raw is not None and event.raw["ext"] == "session-ctx"
 
 
-def test_numbers_given_as_json_numbers_are_read_as_text(provider: TencentProvider) -> None:
+def test_numbers_given_as_json_numbers_are_read_as_text(provider: Checked) -> None:
     [event] = parse(provider, [report(mobile=13800138000, nationcode=86, sid=123)])
     assert event.to == "+8613800138000"
     assert event.message_id == "123"
@@ -138,7 +143,7 @@ def test_include_raw_off_leaves_raw_out(clock: FixedClock) -> None:
     assert event.raw is None
 
 
-def test_same_report_received_twice_has_the_same_event_id(provider: TencentProvider, clock: FixedClock) -> None:
+def test_same_report_received_twice_has_the_same_event_id(provider: Checked, clock: FixedClock) -> None:
     [first] = parse(provider, [SAMPLE])
     clock.advance(600)
     later = replace(tencent_callback(orjson.dumps([SAMPLE])), received_at=clock.now())
@@ -150,7 +155,7 @@ def test_same_report_received_twice_has_the_same_event_id(provider: TencentProvi
 # --- reply callbacks ------------------------------------------------------------------------------
 
 
-def test_seed_reply_gives_an_inbound_message(provider: TencentProvider) -> None:
+def test_seed_reply_gives_an_inbound_message(provider: Checked) -> None:
     body = fixture_bytes("tencent", "reply.json")
     [event] = parse(provider, body)
     assert isinstance(event, InboundMessage)
@@ -164,7 +169,7 @@ def test_seed_reply_gives_an_inbound_message(provider: TencentProvider) -> None:
     assert event.raw == orjson.loads(body)
 
 
-def test_reply_sender_is_e164_and_the_record_key(provider: TencentProvider) -> None:
+def test_reply_sender_is_e164_and_the_record_key(provider: Checked) -> None:
     [event] = parse(provider, REPLY)
     assert event.from_ == event.key == "+8613800138000"
 
@@ -175,12 +180,12 @@ def test_reply_time_does_not_depend_on_the_instance_time_zone(clock: FixedClock)
     assert utc.occurred_at == cst.occurred_at == datetime(2016, 3, 7, 7, 47, 49, tzinfo=UTC)
 
 
-def test_reply_time_may_be_a_decimal_string(provider: TencentProvider) -> None:
+def test_reply_time_may_be_a_decimal_string(provider: Checked) -> None:
     [event] = parse(provider, {**REPLY, "time": "1457336869"})
     assert event.occurred_at == datetime(2016, 3, 7, 7, 47, 49, tzinfo=UTC)
 
 
-def test_reply_text_with_different_content_gives_a_different_id(provider: TencentProvider) -> None:
+def test_reply_text_with_different_content_gives_a_different_id(provider: Checked) -> None:
     [a] = parse(provider, REPLY)
     [b] = parse(provider, {**REPLY, "text": "你好!"})
     assert a.id != b.id
@@ -189,14 +194,14 @@ def test_reply_text_with_different_content_gives_a_different_id(provider: Tencen
 # --- verification ---------------------------------------------------------------------------------
 
 
-def test_right_token_is_verified(provider: TencentProvider) -> None:
+def test_right_token_is_verified(provider: Checked) -> None:
     callback = tencent_callback(b"[]")
     verified = provider.verify(callback)
-    assert isinstance(verified, VerifiedCallback)
+    assert isinstance(verified, Verified)
     assert verified.raw is callback
 
 
-def test_missing_token_is_rejected(provider: TencentProvider) -> None:
+def test_missing_token_is_rejected(provider: Checked) -> None:
     with pytest.raises(VerificationError, match="no token") as caught:
         provider.verify(tencent_callback(b"[]", token=None))
     assert (caught.value.reason, caught.value.status) == ("missing_credentials", 401)
@@ -207,7 +212,7 @@ def test_missing_token_is_rejected(provider: TencentProvider) -> None:
     ["", "wrong-token-0123456789abcdef0123", TENCENT_TOKEN[:-1], TENCENT_TOKEN + "x", TENCENT_TOKEN.upper(),
      " " + TENCENT_TOKEN, "tést-tencent-token-0123456789abcdef", "\ud800", TENCENT_TOKEN + "\udcff"],
 )
-def test_wrong_token_is_rejected(provider: TencentProvider, token: str) -> None:
+def test_wrong_token_is_rejected(provider: Checked, token: str) -> None:
     with pytest.raises(VerificationError, match="token does not match") as caught:
         provider.verify(tencent_callback(b"[]", token=token))
     assert (caught.value.reason, caught.value.status) == ("bad_token", 401)
@@ -229,7 +234,7 @@ def test_client_outside_the_allowlist_is_rejected_even_with_the_right_token(
     assert (caught.value.reason, caught.value.status) == ("source_not_allowed", 403)
 
 
-def test_no_allowlist_admits_any_client(provider: TencentProvider) -> None:
+def test_no_allowlist_admits_any_client(provider: Checked) -> None:
     assert provider.verify(tencent_callback(b"[]", client=None))
 
 
@@ -260,7 +265,7 @@ def test_short_url_token_is_refused_by_the_settings() -> None:
         (b'[{"sid":"x"}, 3]', "missing_field"),
     ],
 )
-def test_wrong_shapes_are_malformed(provider: TencentProvider, body: bytes, reason: str) -> None:
+def test_wrong_shapes_are_malformed(provider: Checked, body: bytes, reason: str) -> None:
     with pytest.raises(MalformedCallbackError) as caught:
         parse(provider, body)
     assert caught.value.reason == reason
@@ -268,14 +273,14 @@ def test_wrong_shapes_are_malformed(provider: TencentProvider, body: bytes, reas
 
 
 @pytest.mark.parametrize("field", ["sid", "report_status", "errmsg", "mobile", "user_receive_time"])
-def test_report_missing_a_required_field_is_malformed(provider: TencentProvider, field: str) -> None:
+def test_report_missing_a_required_field_is_malformed(provider: Checked, field: str) -> None:
     with pytest.raises(MalformedCallbackError, match=rf"\[0\]\.{field}: required") as caught:
         parse(provider, [report(**{field: ...})])
     assert caught.value.reason == "missing_field"
 
 
 @pytest.mark.parametrize("field", ["sid", "report_status", "errmsg", "mobile", "user_receive_time"])
-def test_report_with_null_required_field_is_malformed(provider: TencentProvider, field: str) -> None:
+def test_report_with_null_required_field_is_malformed(provider: Checked, field: str) -> None:
     with pytest.raises(MalformedCallbackError, match=rf"{field}: required"):
         parse(provider, [report(**{field: None})])
 
@@ -296,7 +301,7 @@ def test_report_with_null_required_field_is_malformed(provider: TencentProvider,
     ],
 )
 def test_report_with_a_wrong_field_type_is_malformed(
-    provider: TencentProvider, changes: dict[str, Any], message: str
+    provider: Checked, changes: dict[str, Any], message: str
 ) -> None:
     with pytest.raises(MalformedCallbackError, match=message) as caught:
         parse(provider, [SAMPLE, report(**changes)])
@@ -321,7 +326,7 @@ def test_report_with_a_wrong_field_type_is_malformed(
     ],
 )
 def test_reply_with_missing_or_wrong_fields_is_malformed(
-    provider: TencentProvider, changes: dict[str, Any], reason: str, message: str
+    provider: Checked, changes: dict[str, Any], reason: str, message: str
 ) -> None:
     body = {k: v for k, v in {**REPLY, **changes}.items() if v is not ...}
     with pytest.raises(MalformedCallbackError, match=message) as caught:
@@ -329,23 +334,41 @@ def test_reply_with_missing_or_wrong_fields_is_malformed(
     assert caught.value.reason == reason
 
 
-def test_error_messages_never_carry_the_callback_values(provider: TencentProvider) -> None:
+def test_error_messages_never_carry_the_callback_values(provider: Checked) -> None:
     with pytest.raises(MalformedCallbackError) as caught:
         parse(provider, [report(mobile={"secret": "13800138000"})])
     assert "13800138000" not in str(caught.value)
 
 
+# --- arrays accept what they can ---------------------------------------------------------------------
+
+
+def test_one_bad_report_of_a_hundred_is_set_apart_and_the_others_are_receipts(provider: Checked) -> None:
+    reports: list[Any] = [report(sid=f"sid-{i}") for i in range(100)]
+    reports[37] = report(sid="sid-37", user_receive_time="not a time")
+    items = list(provider.parse(provider.verify(tencent_callback(orjson.dumps(reports)))))
+    bad = [item for item in items if isinstance(item, BadReport)]
+    assert len(items) == 100 and len(bad) == 1
+    assert (bad[0].index, bad[0].report, bad[0].error.reason) == (37, reports[37], "invalid_field")
+    assert [e.message_id for e in items if not isinstance(e, BadReport)] == [f"sid-{i}" for i in range(100) if i != 37]
+
+
+def test_a_report_that_is_not_an_object_is_a_bad_report_too(provider: Checked) -> None:
+    items = list(provider.parse(provider.verify(tencent_callback(orjson.dumps([SAMPLE, 3])))))
+    assert isinstance(items[1], BadReport) and items[1].report == 3 and items[1].error.reason == "wrong_shape"
+
+
 # --- replies ----------------------------------------------------------------------------------------
 
 
-def test_accepted_reply_is_tencents_success_json(provider: TencentProvider) -> None:
-    reply = provider.accepted()
+def test_accepted_reply_is_tencents_success_json(provider: Checked) -> None:
+    reply = provider.accepted(provider.verify(tencent_callback(b"[]")))
     assert reply.status == 200
     assert reply.media_type == "application/json"
     assert orjson.loads(reply.body) == {"result": 0, "errmsg": "OK"}
 
 
-def test_rejected_reply_is_tencents_json_with_a_non_zero_result(provider: TencentProvider) -> None:
+def test_rejected_reply_is_tencents_json_with_a_non_zero_result(provider: Checked) -> None:
     reply = provider.rejected(VerificationError("bad_token", "callback URL token does not match"))
     assert reply.status == 401
     body = orjson.loads(reply.body)

@@ -1,0 +1,53 @@
+"""Phone numbers: E.164 and region only for valid numbers, else exactly as given."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from bridge.phones import REGIONS, Phone, check_region, phone
+
+
+@pytest.mark.parametrize(
+    ("number", "hints", "expected"),
+    [
+        ("+14155552671", {}, Phone("+14155552671", "US")),  # a valid +1 number
+        ("13800138000", {"country_code": "86"}, Phone("+8613800138000", "CN")),  # Tencent mobile + nationcode
+        ("8613800138000", {"country_code": "86"}, Phone("+8613800138000", "CN")),  # already carries the 86
+        ("8613800138000", {"international": True}, Phone("+8613800138000", "CN")),  # NxCloud: digits with 86
+        ("+8613800138000", {}, Phone("+8613800138000", "CN")),
+        ("0086 138 0013 8000", {}, Phone("+8613800138000", "CN")),  # 00 international prefix, spaces
+        ("13800138000", {}, Phone("13800138000", None)),  # not read as a +1 number any more
+        ("13800138000", {"international": True}, Phone("13800138000", None)),  # +1 380… is not valid
+        ("013800138000", {}, Phone("013800138000", None)),  # never "+013800138000"
+        ("013800138000", {"default_region": "CN"}, Phone("+8613800138000", "CN")),  # national form, region given
+        ("13800138000", {"default_region": "CN"}, Phone("+8613800138000", "CN")),
+        ("garbage", {}, Phone("garbage", None)),
+        ("MyBrand", {"international": True}, Phone("MyBrand", None)),  # alphanumeric sender
+        ("12345", {"default_region": "US"}, Phone("12345", None)),  # short code
+        ("+999123", {}, Phone("+999123", None)),
+        ("", {}, Phone("", None)),
+    ],
+)
+def test_numbers_become_e164_with_their_region_only_when_valid(number: str, hints: dict[str, object],
+                                                                expected: Phone) -> None:
+    assert phone(number, **hints) == expected  # type: ignore[arg-type]
+
+
+def test_a_configured_default_region_must_be_a_known_iso_code() -> None:
+    assert check_region("CN") == "CN"
+    with pytest.raises(ValueError, match="ISO 3166"):
+        check_region("XX")
+    assert len(REGIONS) > 200
+
+
+@given(st.text(max_size=40), st.none() | st.text(max_size=4), st.booleans(), st.none() | st.sampled_from(["CN", "US"]))
+def test_any_input_gives_the_number_as_given_or_a_valid_e164_with_a_region(
+    number: str, country_code: str | None, international: bool, region: str | None
+) -> None:
+    result = phone(number, country_code=country_code, international=international, default_region=region)
+    if result.region is None:
+        assert result.number == number
+    else:
+        assert result.number.startswith("+") and result.number[1:].isdigit() and result.region in REGIONS
