@@ -1,4 +1,4 @@
-"""Probes: /livez (the process answers) and /readyz (Kafka reachable, not draining)."""
+"""Probes: /livez (the process answers) and /readyz (callbacks can be stored now, not draining)."""
 
 from __future__ import annotations
 
@@ -18,14 +18,15 @@ class Health:
 
     @property
     def ready(self) -> bool:
-        return self._publisher.ready and not self._lifecycle.draining
+        return self._publisher.accepting and not self._lifecycle.draining
 
     async def livez(self, request: Request) -> Response:
         """The process and its event loop answer. Never depends on Kafka (no restart storms)."""
         return PlainTextResponse("ok\n")
 
     async def readyz(self, request: Request) -> Response:
-        """Ready when the publisher is connected, the broker answered recently, and not draining."""
+        """Ready when callbacks can be stored (Kafka answered recently, or the spool has room) and
+        the bridge is not draining. A pod spooling through a Kafka outage stays ready."""
         if self.ready:
             return PlainTextResponse("ready\n")
         why = "draining" if self._lifecycle.draining else "kafka not connected"

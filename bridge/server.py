@@ -1,35 +1,57 @@
-"""Running the app under uvicorn: draining on SIGTERM, then a bounded graceful shutdown."""
+"""Running the app under uvicorn: a drain phase on SIGTERM, then a bounded graceful shutdown.
+
+On SIGTERM the bridge turns draining at once (/readyz 503, new callbacks get the provider's
+503 + Retry-After), but keeps listening and keeps every open connection: replies during the
+drain carry `Connection: close`, so clients leave on their own after their current exchange.
+The drain phase ends when nothing is in flight and no request arrived for DRAIN_QUIET_SECONDS,
+or after `server.graceful_shutdown_seconds`; then uvicorn stops listening, closes the idle
+connections, waits for what is in flight, and the lifespan stops the publisher.
+"""
 
 from __future__ import annotations
 
 import gc
 import logging
 import signal
+import time
 from types import FrameType
+from typing import Final
 
 import uvicorn
 from prometheus_client import CollectorRegistry
 from starlette.applications import Starlette
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from bridge.clock import SystemClock
 from bridge.config import Settings
 from bridge.lifecycle import Lifecycle
-from bridge.publisher import KafkaPublisher
+from bridge.metrics import SpoolMetrics
+from bridge.publisher import KafkaPublisher, Publisher
+from bridge.spool import Spool
+from bridge.spooling import SpoolingPublisher
 
 log = logging.getLogger(__name__)
 
+DRAIN_QUIET_SECONDS: Final = 1.0
+
 
 class DrainingServer(uvicorn.Server):
-    """A uvicorn server that marks the bridge as draining the moment a stop signal arrives,
-    so /readyz turns false and new callbacks get the provider's failure reply."""
+    """A uvicorn server that marks the bridge as draining the moment a stop signal arrives and
+    holds uvicorn's shutdown back until the drain phase is over (see the module docstring)."""
 
     def __init__(self, config: uvicorn.Config, lifecycle: Lifecycle) -> None:
         super().__init__(config)
         self.lifecycle = lifecycle
+        self.drain_limit = float(config.timeout_graceful_shutdown or 0)
+        self._drain_started: float | None = None
+        self._requests_seen = 0
+        self._last_arrival = 0.0
 
     def handle_exit(self, sig: int, frame: FrameType | None) -> None:
         if not self.lifecycle.draining:
             log.info("draining", extra={"event": "draining", "signal": sig, "in_flight": self.lifecycle.in_flight})
+            self._drain_started = self._last_arrival = time.monotonic()
+            self._requests_seen = self.server_state.total_requests
         self.lifecycle.draining = True
         super().handle_exit(sig, frame)
         if sig == signal.SIGTERM:
@@ -37,13 +59,61 @@ class DrainingServer(uvicorn.Server):
             # SIGTERM; a completed drain is a clean exit (code 0).
             self._captured_signals[:] = [s for s in self._captured_signals if s != signal.SIGTERM]
 
+    async def on_tick(self, counter: int) -> bool:
+        should_exit = await super().on_tick(counter)
+        if not should_exit or self.force_exit or self._drain_started is None:
+            return should_exit
+        return self.drained()
+
+    def drained(self) -> bool:
+        """True once nothing is in flight and no request arrived for a while, or time is up."""
+        now = time.monotonic()
+        state = self.server_state
+        if state.total_requests != self._requests_seen:
+            self._requests_seen, self._last_arrival = state.total_requests, now
+        started = self._drain_started if self._drain_started is not None else now
+        if now - started >= self.drain_limit:
+            return True
+        return not state.tasks and now - self._last_arrival >= DRAIN_QUIET_SECONDS
+
+
+class DrainGate:
+    """Outermost middleware: while draining, every reply tells the client to close the connection
+    (`Connection: close`), so keep-alive clients reconnect elsewhere instead of being cut off."""
+
+    def __init__(self, app: ASGIApp, lifecycle: Lifecycle) -> None:
+        self.app = app
+        self.lifecycle = lifecycle
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or not self.lifecycle.draining:
+            await self.app(scope, receive, send)
+            return
+
+        async def send_closing(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message = {**message, "headers": [*message.get("headers", ()), (b"connection", b"close")]}
+            await send(message)
+
+        await self.app(scope, receive, send_closing)
+
+
+def build_publisher(settings: Settings, registry: CollectorRegistry) -> Publisher:
+    """The Kafka publisher, wrapped in a SpoolingPublisher when `spool:` is configured."""
+    kafka = KafkaPublisher(settings.kafka)
+    if settings.spool is None:
+        return kafka
+    return SpoolingPublisher(kafka, Spool(settings.spool), SpoolMetrics(registry))
+
 
 def build_app(settings: Settings) -> tuple[Starlette, Lifecycle]:
-    """The production wiring: real clock, real Kafka publisher, a fresh registry."""
+    """The production wiring: real clock, real publisher, a fresh registry, the drain gate."""
     from bridge.app import create_app
 
     lifecycle = Lifecycle()
-    app = create_app(settings, KafkaPublisher(settings.kafka), CollectorRegistry(), SystemClock(), lifecycle)
+    registry = CollectorRegistry()
+    app = create_app(settings, build_publisher(settings, registry), registry, SystemClock(), lifecycle)
+    app.add_middleware(DrainGate, lifecycle=lifecycle)
     return app, lifecycle
 
 

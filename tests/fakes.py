@@ -29,6 +29,10 @@ class FakePublisher:
     def ready(self) -> bool:
         return self._ready and self.started and not self.stopped
 
+    @property
+    def accepting(self) -> bool:
+        return self.ready
+
     def set_ready(self, ready: bool) -> None:
         self._ready = ready
 
