@@ -11,13 +11,14 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
 from bridge.errors import BridgeError
 
 DEFAULT_PARTITIONS = 3
+MEMORY_ENGINE = "memory://tansu/"
 
 
 PR_SET_PDEATHSIG = 1
@@ -52,7 +53,12 @@ def free_port(host: str = "127.0.0.1") -> int:
 
 
 class EmbeddedBroker:
-    """A memory-only Tansu broker process on a free loopback port. Use as a context manager."""
+    """A Tansu broker process on a free loopback port. Use as a context manager.
+
+    Records live in memory unless `storage_engine` names another of Tansu's engines, e.g.
+    `s3://<bucket>/` with `env` giving `AWS_ENDPOINT`, `AWS_ALLOW_HTTP` and credentials: then an
+    acknowledgement waits for the object store, and records survive a kill and restart.
+    """
 
     def __init__(
         self,
@@ -60,10 +66,14 @@ class EmbeddedBroker:
         host: str = "127.0.0.1",
         log_file: Path | None = None,
         advertised: str | None = None,
+        storage_engine: str = MEMORY_ENGINE,
+        env: Mapping[str, str] | None = None,
     ) -> None:
         self.host = host
         self.port = port or free_port(host)
         self.advertised = advertised or f"{host}:{self.port}"
+        self.storage_engine = storage_engine
+        self._env = dict(env or {})
         self._log_file = log_file
         self.process: subprocess.Popen[bytes] | None = None
 
@@ -99,7 +109,10 @@ class EmbeddedBroker:
                 f"tcp://{self.host}:{self.port}",
                 "--advertised-listener-url",
                 f"tcp://{self.advertised}",
+                "--storage-engine",
+                self.storage_engine,
             ],
+            env={**os.environ, **self._env} if self._env else None,
             stdout=out,
             stderr=out,
             # The kernel ties PDEATHSIG to the spawning *thread*: only the main thread's children
