@@ -195,7 +195,7 @@ def validate(document: dict[str, Any], environ: Mapping[str, str], *, base_dir: 
             continue
         problems.append((path, _suggest(Settings, loc) if kind == "extra_forbidden" else message))
     if problems or settings is None:
-        raise ConfigError(problems)
+        raise ConfigError(sorted(problems))
     return settings
 
 

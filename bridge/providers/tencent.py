@@ -10,7 +10,7 @@ of an array that cannot be understood is dead-lettered alone; the others are pub
 from __future__ import annotations
 
 import hmac
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta, timezone
 from typing import Annotated, Any, ClassVar, Final, Literal
 from urllib.parse import urlsplit, urlunsplit
@@ -23,7 +23,9 @@ from bridge.clock import Clock
 from bridge.errors import CallbackError, MalformedCallbackError, VerificationError
 from bridge.events import DeliveryReceipt, EventType, InboundMessage, Status
 from bridge.providers.base import (
+    JSON,
     BadReport,
+    BodyKind,
     InstanceSettings,
     Outgoing,
     Parsed,
@@ -96,6 +98,7 @@ class TencentProvider(Provider[TencentSettings, Verified]):
     kind: ClassVar[str] = KIND
     title: ClassVar[str] = "Tencent Cloud SMS"
     settings_model: ClassVar[type[InstanceSettings]] = TencentSettings
+    media_types: ClassVar[Mapping[str, BodyKind]] = {JSON: "json", "text/json": "json", "text/plain": "json"}
     samples: ClassVar[Sequence[Sample]] = (
         Sample("dr", EventType.DELIVERY_RECEIPT, "a status callback with one report (the seed's sample)",
                _status_sample),

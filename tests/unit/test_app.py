@@ -70,7 +70,7 @@ class Bridge:
 
     def outcomes(self, provider: str, instance: str) -> dict[str, float]:
         return {
-            o: self.metric("sms_bridge_callbacks_total", provider=provider, instance=instance, outcome=o)
+            o: self.metric("sms_bridge_callbacks_total", provider=provider, account=instance, outcome=o)
             for o in ("accepted", "rejected", "dead_lettered", "failed")
         }
 
@@ -112,7 +112,7 @@ async def test_tencent_token_in_the_path_publishes_the_receipt(bridge: Bridge) -
     assert raw["data"]["received_at"] == "2021-02-07T06:54:00Z"  # the injected clock
     assert bridge.outcomes("tencent", "tencent-test") == {"accepted": 1, "rejected": 0, "dead_lettered": 0,
                                                           "failed": 0}
-    assert bridge.metric("sms_bridge_records_published_total", type="sms.delivery_receipt", topic=DR_TOPIC) == 1
+    assert bridge.metric("sms_bridge_records_published_total", provider="tencent", account="tencent-test", type="sms.delivery_receipt", topic=DR_TOPIC) == 1
 
 
 async def test_tencent_token_in_the_query_publishes_the_reply_as_inbound_message(bridge: Bridge) -> None:
@@ -121,7 +121,7 @@ async def test_tencent_token_in_the_query_publishes_the_reply_as_inbound_message
     [record] = bridge.publisher.records
     assert record.topic == MO_TOPIC
     assert assert_valid_record(record)["data"]["text"] == "用户回复的内容"
-    assert bridge.metric("sms_bridge_records_published_total", type="sms.inbound_message", topic=MO_TOPIC) == 1
+    assert bridge.metric("sms_bridge_records_published_total", provider="tencent", account="tencent-test", type="sms.inbound_message", topic=MO_TOPIC) == 1
 
 
 async def test_tencent_array_of_reports_is_published_in_one_all_or_nothing_call(bridge: Bridge) -> None:
@@ -130,7 +130,7 @@ async def test_tencent_array_of_reports_is_published_in_one_all_or_nothing_call(
     assert reply.status_code == 200
     assert bridge.publisher.calls == 1
     assert [r.key for r in bridge.publisher.records] == [f"5000:{i}".encode() for i in range(100)]
-    assert bridge.metric("sms_bridge_records_published_total", type="sms.delivery_receipt", topic=DR_TOPIC) == 100
+    assert bridge.metric("sms_bridge_records_published_total", provider="tencent", account="tencent-test", type="sms.delivery_receipt", topic=DR_TOPIC) == 100
 
 
 @pytest.mark.parametrize(
@@ -144,7 +144,7 @@ async def test_tencent_bad_or_missing_token_is_401_in_tencents_format(bridge: Br
     body = reply.json()
     assert body["result"] != 0 and body["errmsg"].startswith(reason)
     assert bridge.publisher.records == []
-    assert bridge.metric("sms_bridge_callback_rejections_total", provider="tencent", instance="tencent-test",
+    assert bridge.metric("sms_bridge_callback_rejections_total", provider="tencent", account="tencent-test",
                          reason=reason) == 1
     assert bridge.outcomes("tencent", "tencent-test")["rejected"] == 1
 
@@ -163,7 +163,7 @@ async def test_unknown_path_is_a_json_404_that_does_not_echo_the_path(bridge: Br
     assert reply.status_code == 404
     assert reply.json() == {"error": "not_found"}
     assert TENCENT_TOKEN not in reply.text
-    assert bridge.metric("sms_bridge_callback_rejections_total", provider="none", instance="none",
+    assert bridge.metric("sms_bridge_callback_rejections_total", provider="none", account="none",
                          reason="not_found") == 1
 
 
@@ -184,7 +184,7 @@ async def test_a_body_that_is_not_json_by_content_type_is_415(bridge: Bridge, co
     reply = await bridge.post(f"{TENCENT}/{TENCENT_TOKEN}", STATUS, {"content-type": content_type})
     assert reply.status_code == 415
     assert bridge.publisher.records == []
-    assert bridge.metric("sms_bridge_callback_rejections_total", provider="tencent", instance="tencent-test",
+    assert bridge.metric("sms_bridge_callback_rejections_total", provider="tencent", account="tencent-test",
                          reason="unsupported_media_type") == 1
 
 
@@ -204,7 +204,7 @@ async def test_a_body_over_max_body_bytes_with_content_length_is_413(small_bridg
     reply = await small_bridge.post(f"{TENCENT}/{TENCENT_TOKEN}", b"[" + b" " * 1024 + b"]")
     assert reply.status_code == 413
     assert small_bridge.publisher.records == []
-    assert small_bridge.metric("sms_bridge_callback_rejections_total", provider="tencent", instance="tencent-test",
+    assert small_bridge.metric("sms_bridge_callback_rejections_total", provider="tencent", account="tencent-test",
                                reason="body_too_large") == 1
 
 
@@ -248,7 +248,7 @@ async def test_tencent_authentic_but_malformed_body_is_400_and_one_dead_letter(
     assert TENCENT_TOKEN.encode() not in record.value
     assert b"session=abc" not in record.value
     assert bridge.outcomes("tencent", "tencent-test")["dead_lettered"] == 1
-    assert bridge.metric("sms_bridge_dead_letters_total", provider="tencent", instance="tencent-test",
+    assert bridge.metric("sms_bridge_dead_letters_total", provider="tencent", account="tencent-test",
                          reason=reason) == 1
 
 
@@ -315,7 +315,7 @@ async def test_nxcloud_tampered_callback_is_rejected_in_nxclouds_format(
 async def test_nxcloud_stale_timestamp_is_rejected(bridge: Bridge) -> None:
     reply = await bridge.post_nx(DR, ts_ms=SEED_MS - 61_000)
     assert (reply.status_code, reply.text) == (401, "error")
-    assert bridge.metric("sms_bridge_callback_rejections_total", provider="nxcloud", instance="nxcloud-test",
+    assert bridge.metric("sms_bridge_callback_rejections_total", provider="nxcloud", account="nxcloud-test",
                          reason="stale_timestamp") == 1
 
 
@@ -325,7 +325,7 @@ async def test_nxcloud_replayed_callback_is_rejected(bridge: Bridge) -> None:
     again = await bridge.post(NXCLOUD, DR, headers)
     assert (again.status_code, again.text) == (403, "error")
     assert len(bridge.publisher.records) == 1
-    assert bridge.metric("sms_bridge_callback_rejections_total", provider="nxcloud", instance="nxcloud-test",
+    assert bridge.metric("sms_bridge_callback_rejections_total", provider="nxcloud", account="nxcloud-test",
                          reason="replay") == 1
 
 
@@ -358,7 +358,7 @@ async def test_nxcloud_publisher_failure_releases_the_replay_reservation_so_the_
     retry = await bridge.post(NXCLOUD, DR, headers)  # the identical callback, as NxCloud would resend it
     assert (retry.status_code, retry.text) == (200, "success")
     assert len(bridge.publisher.records) == 1
-    assert bridge.metric("sms_bridge_records_published_total", type="sms.delivery_receipt", topic=DR_TOPIC) == 1
+    assert bridge.metric("sms_bridge_records_published_total", provider="nxcloud", account="nxcloud-test", type="sms.delivery_receipt", topic=DR_TOPIC) == 1
 
 
 async def test_dead_letter_failure_is_503_and_the_retry_is_dead_lettered(bridge: Bridge) -> None:
@@ -367,7 +367,7 @@ async def test_dead_letter_failure_is_503_and_the_retry_is_dead_lettered(bridge:
     bridge.publisher.fail_next()
     first = await bridge.post(NXCLOUD, body, headers)
     assert (first.status_code, first.text) == (503, "error")
-    assert bridge.metric("sms_bridge_dead_letters_total", provider="nxcloud", instance="nxcloud-test",
+    assert bridge.metric("sms_bridge_dead_letters_total", provider="nxcloud", account="nxcloud-test",
                          reason="invalid_json") == 0
     retry = await bridge.post(NXCLOUD, body, headers)
     assert (retry.status_code, retry.text) == (400, "error")
@@ -452,13 +452,13 @@ async def test_metrics_endpoint_exposes_the_registry(bridge: Bridge) -> None:
     await bridge.post(f"{TENCENT}/{TENCENT_TOKEN}", STATUS)
     reply = await bridge.client.get("/metrics")
     assert reply.status_code == 200
-    assert ('sms_bridge_callbacks_total{instance="tencent-test",outcome="accepted",provider="tencent"} 1.0'
+    assert ('sms_bridge_callbacks_total{account="tencent-test",outcome="accepted",provider="tencent"} 1.0'
             in reply.text)
 
 
 async def test_configured_instances_export_zero_outcomes_from_the_start(bridge: Bridge) -> None:
     assert bridge.registry.get_sample_value(
-        "sms_bridge_callbacks_total", {"provider": "nxcloud", "instance": "nxcloud-test", "outcome": "failed"}
+        "sms_bridge_callbacks_total", {"provider": "nxcloud", "account": "nxcloud-test", "outcome": "failed"}
     ) == 0
 
 

@@ -20,6 +20,8 @@ from bridge.config import (
 )
 from bridge.errors import ConfigError
 from bridge.events import EventType
+from bridge.dev import load_dev
+from bridge.providers import PROVIDERS
 from bridge.providers.nxcloud import NxCloudSettings
 from bridge.providers.tencent import TencentSettings
 from bridge.redact import MASK
@@ -78,10 +80,10 @@ def test_example_config_states_the_defaults() -> None:
 
 
 def test_dev_config_loads_with_its_defaults_and_takes_the_broker_from_the_environment() -> None:
-    settings = load(DEV, {"BRIDGE_KAFKA_BOOTSTRAP": "127.0.0.1:39092"})
+    settings = load_dev(DEV, {"BRIDGE_KAFKA_BOOTSTRAP": "127.0.0.1:39092"})
     assert settings.kafka.bootstrap_servers == ("127.0.0.1:39092",)
-    assert {p.kind for p in settings.providers} == {"tencent", "nxcloud"}
-    assert load(DEV, {}).kafka.bootstrap_servers == ("127.0.0.1:9092",)
+    assert [p.kind for p in settings.providers] == list(PROVIDERS)  # one instance of every registered kind
+    assert load_dev(DEV, {}).kafka.bootstrap_servers == ("127.0.0.1:9092",)
 
 
 def test_default_topics_are_the_contracts() -> None:
@@ -207,7 +209,28 @@ def test_unknown_keys_are_rejected_with_their_dotted_path(where: tuple[Any, ...]
     for step in where:
         node = node.setdefault(step, {}) if isinstance(node, dict) else node[step]
     node["foo"] = 1
-    assert (path, "Extra inputs are not permitted") in problems_of(document)
+    assert (path, "unknown key") in problems_of(document)
+
+
+@pytest.mark.parametrize(
+    ("where", "typo", "suggestion"),
+    [(("server",), "max_body_byte", "max_body_bytes"), (("providers", 0), "url_tokn", "url_token"),
+     (("providers", 1), "timestamp_tolerance", "timestamp_tolerance_seconds"), ((), "kafak", "kafka"),
+     (("kafka", "topics"), "dead_leter", "dead_letter")],
+)
+def test_an_unknown_key_close_to_a_known_one_names_it(where: tuple[Any, ...], typo: str, suggestion: str) -> None:
+    document = config_dict()
+    node: Any = document
+    for step in where:
+        node = node.setdefault(step, {}) if isinstance(node, dict) else node[step]
+    node[typo] = 1
+    assert any(rule == f"unknown key; did you mean '{suggestion}'?" for _, rule in problems_of(document))
+
+
+def test_an_unset_variable_is_one_problem_not_two() -> None:
+    document = config_dict()
+    document["providers"][0]["url_token"] = "${TENCENT_TOKEN_UNSET}"
+    assert problems_of(document) == [("providers[0].url_token", "environment variable TENCENT_TOKEN_UNSET is not set")]
 
 
 def test_unknown_key_in_an_access_key_has_its_full_path() -> None:
@@ -249,8 +272,8 @@ def test_no_providers_is_an_error() -> None:
 
 def test_an_unknown_kind_is_reported_at_its_instance() -> None:
     document = config_dict()
-    document["providers"][1]["kind"] = "twilio"
-    assert "providers[1]" in paths_of(document)
+    document["providers"][1]["kind"] = "no-such-kind"
+    assert paths_of(document) == ["providers[1].kind"]
 
 
 def test_produce_timeout_must_be_shorter_than_the_reply_deadline() -> None:

@@ -10,7 +10,10 @@ import orjson
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bridge.deadletter import MAX_BODY_BYTES, SAFE_HEADERS, to_dead_letter
+from bridge.deadletter import GENERIC_HEADERS, MAX_BODY_BYTES, to_dead_letter
+from bridge.providers import PROVIDERS
+from bridge.providers.base import BadReport
+from bridge.providers.nxcloud import NxCloudProvider
 from bridge.envelope import KafkaRecord
 from bridge.errors import MalformedCallbackError
 from tests.conftest import NX_SECRET, TENCENT_TOKEN, fixture_bytes
@@ -36,8 +39,11 @@ HEADERS = {
 def letter(body: bytes, headers: dict[str, str] | None = None, error: MalformedCallbackError = ERROR) -> KafkaRecord:
     return to_dead_letter(
         "sms.bridge.dead-letter", provider="nxcloud", instance="nxcloud-test", error=error, body=body,
-        headers=HEADERS if headers is None else headers, received_at=WHEN,
+        headers=HEADERS if headers is None else headers, received_at=WHEN, safe_headers=NxCloudProvider.safe_headers,
     )
+
+
+SAFE_HEADERS = GENERIC_HEADERS | NxCloudProvider.safe_headers
 
 
 def value(record: KafkaRecord) -> dict[str, Any]:
@@ -104,8 +110,25 @@ def test_a_cut_through_a_utf8_character_falls_back_to_base64_of_the_kept_part() 
     assert base64.b64decode(data["body_base64"]) == body[:MAX_BODY_BYTES]
 
 
-def test_safe_headers_hold_no_credential_header() -> None:
-    assert not SAFE_HEADERS & {"sign", "authorization", "cookie", "x-api-key", "proxy-authorization", "referer"}
+def test_no_kind_declares_a_credential_header_safe() -> None:
+    credentials = {"sign", "authorization", "cookie", "x-api-key", "proxy-authorization", "referer"}
+    for cls in PROVIDERS.values():
+        assert not (GENERIC_HEADERS | cls.safe_headers) & credentials
+        assert not any("signature" in header for header in cls.safe_headers)
+
+
+def test_a_bad_report_keeps_the_report_its_index_the_reason_and_the_request_id_not_the_body() -> None:
+    error = MalformedCallbackError("invalid_field", "[3].user_receive_time: must be a time")
+    record = to_dead_letter(
+        "dlq", provider="tencent", instance="t", error=error, body=b'[{"sid": "secret body"}]', headers={},
+        received_at=WHEN, request_id="req-1", report=BadReport(3, {"sid": "x"}, error),
+        query=(("token", TENCENT_TOKEN), ("a", "1")),
+    )
+    data = value(record)
+    assert (data["index"], data["report"], data["reason"], data["request_id"]) == (3, {"sid": "x"}, "invalid_field",
+                                                                                    "req-1")
+    assert "body" not in data and TENCENT_TOKEN not in record.value.decode()
+    assert data["query"] == [["a", "1"]]
 
 
 @settings(max_examples=200, deadline=None)

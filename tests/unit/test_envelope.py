@@ -32,9 +32,9 @@ from tests.helpers import (
 TOPICS = {EventType.DELIVERY_RECEIPT: "sms.delivery-receipts", EventType.INBOUND_MESSAGE: "sms.inbound-messages"}
 WHEN = datetime(2021, 2, 7, 6, 54, tzinfo=UTC)
 TRACEPARENT = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
-RECEIPT_KEYS = {"provider", "message_id", "status", "status_code", "status_detail", "to", "from", "occurred_at",
+RECEIPT_KEYS = {"provider", "message_id", "status", "status_code", "status_detail", "to", "region", "from", "occurred_at",
                 "received_at", "segments", "price", "raw"}
-INBOUND_KEYS = {"provider", "message_id", "from", "to", "text", "occurred_at", "received_at", "segments", "price",
+INBOUND_KEYS = {"provider", "message_id", "from", "to", "region", "text", "occurred_at", "received_at", "segments", "price",
                 "raw"}
 
 
@@ -112,8 +112,8 @@ def test_delivery_receipt_envelope_has_exactly_the_contract_attributes() -> None
     assert raw["partitionkey"] == "fcf3432fd1834ccdac807a7cfb2d1fdf"
     assert raw["data"] == {
         "provider": "nxcloud", "message_id": "fcf3432fd1834ccdac807a7cfb2d1fdf", "status": "delivered",
-        "status_code": "DELIVRD", "status_detail": None, "to": "+18184505018", "from": "+12347200160",
-        "occurred_at": "2021-02-07T06:54:00Z", "received_at": "2021-02-07T06:54:02Z", "segments": 1,
+        "status_code": "DELIVRD", "status_detail": None, "to": "+18184505018", "region": None,
+        "from": "+12347200160", "occurred_at": "2021-02-07T06:54:00Z", "received_at": "2021-02-07T06:54:02Z", "segments": 1,
         "price": "0.0360", "raw": {"messageId": "fcf3432fd1834ccdac807a7cfb2d1fdf"},
     }
 
