@@ -91,3 +91,41 @@ graceful_shutdown_seconds, default 20) plus 15 s to flush and close the Kafka pr
 {{- define "sms-bridge.alertSelector" -}}
 namespace="{{ include "sms-bridge.namespace" . }}", job="{{ include "sms-bridge.fullname" . }}"
 {{- end }}
+
+{{/* The workload kind: a StatefulSet (one spool claim per pod) with persistence, else a Deployment. */}}
+{{- define "sms-bridge.workloadKind" -}}
+{{- ternary "StatefulSet" "Deployment" .Values.persistence.enabled }}
+{{- end }}
+
+{{/* The fewest pods that run: autoscaling.minReplicas with the HPA, else replicaCount. */}}
+{{- define "sms-bridge.minReplicas" -}}
+{{- if .Values.autoscaling.enabled }}{{ .Values.autoscaling.minReplicas }}{{ else }}{{ .Values.replicaCount }}{{ end }}
+{{- end }}
+
+{{/*
+The spool's settings, checked against the volume: config.spool.path must lie inside
+persistence.mountPath (the root filesystem is read-only), and persistence needs a spool.
+*/}}
+{{- define "sms-bridge.checkSpool" -}}
+{{- $spool := .Values.config.spool }}
+{{- if $spool }}
+{{- $mount := trimSuffix "/" .Values.persistence.mountPath }}
+{{- if not (or (eq (trimSuffix "/" $spool.path) $mount) (hasPrefix (printf "%s/" $mount) $spool.path)) }}
+{{- fail (printf "config.spool.path (%s) must be inside persistence.mountPath (%s): the root filesystem is read-only" $spool.path $mount) }}
+{{- end }}
+{{- else if .Values.persistence.enabled }}
+{{- fail "persistence.enabled needs config.spool: the volume holds the spool and nothing else" }}
+{{- end }}
+{{- end }}
+
+{{/* An alert's `for` and labels: its severity, then its own labels, then prometheusRule.labels. */}}
+{{- define "sms-bridge.alertMeta" -}}
+for: {{ .alert.for }}
+labels:
+  {{- merge (dict "severity" .alert.severity) (deepCopy .alert.labels) (deepCopy .root.Values.prometheusRule.labels) | toYaml | nindent 2 }}
+{{- end }}
+
+{{/* An alert's runbook link: <runbookUrl>#runbook-<alert name in lower case>. */}}
+{{- define "sms-bridge.runbookUrl" -}}
+{{- printf "%s#runbook-%s" .root.Values.prometheusRule.runbookUrl (lower .name) }}
+{{- end }}
