@@ -46,7 +46,7 @@ class SpoolSettings(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     path: Annotated[str, Field(min_length=1)]
-    max_bytes: Annotated[int, Field(ge=1024 * 1024, le=1 << 40)] = 256 * 1024 * 1024
+    max_bytes: Annotated[int, Field(ge=64 * 1024, le=1 << 40)] = 256 * 1024 * 1024
     max_age_seconds: Annotated[float, Field(gt=0, le=30 * 86400)] = 86400.0
     budget_seconds: Annotated[float, Field(gt=0, le=60)] = 1.0
     drain_batch_records: Annotated[int, Field(ge=1, le=10_000)] = 500
@@ -170,7 +170,7 @@ class Spool:
     def _connect(self) -> sqlite3.Connection:
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+            db = sqlite3.connect(self.path, timeout=1.0, isolation_level=None, check_same_thread=False)
         except (OSError, sqlite3.Error) as exc:
             raise SpoolError(f"cannot open {self.path}: {_name(exc)}") from exc
         try:
@@ -196,10 +196,11 @@ class Spool:
         except (sqlite3.Error, SpoolError) as exc:
             db.close()
             corrupt = exc.corrupt if isinstance(exc, SpoolError) else _corrupt(exc)
+            why = str(exc) if isinstance(exc, SpoolError) else _name(exc)
             if corrupt:
                 aside = self._set_aside()
-                raise SpoolError(f"{self.path} is not a readable spool ({_name(exc)}); moved to {aside}") from exc
-            raise SpoolError(f"cannot open {self.path}: {_name(exc)}") from exc
+                raise SpoolError(f"{self.path} is not a readable spool ({why}); moved to {aside}") from exc
+            raise SpoolError(f"cannot open {self.path}: {why}") from exc
         self._totals = _Totals(count, size, oldest)
         return db
 

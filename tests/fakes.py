@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 
 from bridge.envelope import KafkaRecord
@@ -14,6 +15,7 @@ class FakePublisher:
 
     publish() stores every record of a call or, when a failure is queued (or `failing` is set),
     stores none of them and raises PublishError: all or nothing, as the protocol promises.
+    stall() makes publish() wait (as a broker that does not acknowledge) until release().
     """
 
     def __init__(self, *, ready: bool = True) -> None:
@@ -24,6 +26,9 @@ class FakePublisher:
         self.failing: PublishError | None = None
         self._ready = ready
         self._queued: list[PublishError] = []
+        self._flowing = asyncio.Event()
+        self._flowing.set()
+        self.waiting = 0  # publish() calls held by stall()
 
     @property
     def ready(self) -> bool:
@@ -46,8 +51,20 @@ class FakePublisher:
     async def stop(self) -> None:
         self.stopped = True
 
+    def stall(self) -> None:
+        self._flowing.clear()
+
+    def release(self) -> None:
+        self._flowing.set()
+
     async def publish(self, records: Sequence[KafkaRecord]) -> None:
         self.calls += 1
+        if not self._flowing.is_set():
+            self.waiting += 1
+            try:
+                await self._flowing.wait()
+            finally:
+                self.waiting -= 1
         if self._queued:
             raise self._queued.pop(0)
         if self.failing is not None:
