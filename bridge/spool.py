@@ -33,6 +33,7 @@ log = logging.getLogger(__name__)
 APPLICATION_ID: Final = 0x534D5342  # "SMSB" in the file header: this file is a spool
 SCHEMA_VERSION: Final = 1
 MAX_JOBS_PER_COMMIT: Final = 512
+ROOM_FOR_A_CALLBACK: Final = 64 * 1024  # has_room() keeps this much free (up to a quarter of max_bytes)
 CORRUPT: Final = frozenset({sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB})
 _SCHEMA: Final = """CREATE TABLE IF NOT EXISTS records (
     seq INTEGER PRIMARY KEY AUTOINCREMENT, spooled_at REAL NOT NULL, topic TEXT NOT NULL,
@@ -118,8 +119,10 @@ class Spool:
         return 0.0 if oldest is None else max(0.0, self._clock() - oldest)
 
     def has_room(self) -> bool:
+        """Healthy, room for another callback, and the oldest record younger than max_age_seconds."""
         limits = self.settings
-        return self.healthy and self.bytes < limits.max_bytes and self.oldest_age() < limits.max_age_seconds
+        room = min(ROOM_FOR_A_CALLBACK, limits.max_bytes // 4)
+        return self.healthy and self.bytes + room <= limits.max_bytes and self.oldest_age() < limits.max_age_seconds
 
     async def open(self) -> None:
         """Open (or create) the file and start the writer thread; on failure log why and stay unhealthy."""
