@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -21,7 +22,7 @@ from bridge.errors import CallbackError
 from bridge.events import EventType
 from bridge.guard import Guard
 from bridge.providers import AnyProvider
-from bridge.providers.base import InstanceSettings, Parsed, RawCallback, Reply, Verified
+from bridge.providers.base import InstanceSettings, Outgoing, Parsed, RawCallback, Reply, Verified
 from bridge.providers.nxcloud import NxCloudProvider, NxCloudSettings, signed_headers
 from bridge.providers.tencent import TencentProvider, TencentSettings
 from bridge.replay import ReplayCache
@@ -189,6 +190,17 @@ def nx_headers(
     return signed_headers(
         body, access_key=access_key, secret=secret, action=action, algorithm=algorithm, ts_ms=ts_ms, biz_type=biz_type
     )
+
+
+def nxcloud_request(
+    url: str, body: bytes, *, access_key: str, secret: str, action: str, algorithm: str = "md5",
+    ts_ms: int | None = None, biz_type: str = "4",
+) -> Outgoing:
+    """A signed NxCloud callback to post (its signing time now unless given)."""
+    ts = ts_ms if ts_ms is not None else int(time.time() * 1000)
+    headers = signed_headers(body, access_key=access_key, secret=secret, action=action, ts_ms=ts, algorithm=algorithm,
+                             biz_type=biz_type)
+    return Outgoing("POST", url, headers, body)
 
 
 def nx_callback(

@@ -36,7 +36,7 @@ from typing import Any, Final, TypeVar
 import orjson
 
 from bridge.providers.nxcloud import DID_BIZ_TYPE, signature
-from bridge.send import nxcloud_receipt_body
+from bridge.providers.nxcloud import receipt_body as nxcloud_receipt_body
 
 CST: Final = timezone(timedelta(hours=8))  # the instances' zone (Asia/Shanghai)
 NXCLOUD_PATH: Final = "/callbacks/nxcloud/test"

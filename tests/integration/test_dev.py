@@ -17,6 +17,7 @@ import orjson
 import pytest
 
 from bridge.broker import free_port
+from bridge.providers import PROVIDERS
 from tests.conftest import ROOT
 
 pytestmark = pytest.mark.integration
@@ -32,7 +33,7 @@ def wait_for(path: Path, pattern: str, timeout: float = 30.0) -> re.Match[str]:
     raise AssertionError(f"{pattern!r} not printed within {timeout} s:\n{path.read_text()[-3000:]}")
 
 
-def test_bridge_dev_prints_urls_takes_the_seed_curl_and_signed_sends_and_stops_on_ctrl_c(tmp_path: Path) -> None:
+def test_dev_prints_its_banner_when_ready_and_every_printed_command_works_and_ctrl_c_stops_it(tmp_path: Path) -> None:
     port = free_port()
     out = tmp_path / "dev.out"
     with open(out, "wb") as sink:
@@ -41,14 +42,7 @@ def test_bridge_dev_prints_urls_takes_the_seed_curl_and_signed_sends_and_stops_o
     try:
         broker = wait_for(out, r"broker on (127\.0\.0\.1:\d+)").group(1)
         wait_for(out, r"Ctrl-C stops")
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/readyz").status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            time.sleep(0.1)
+        assert httpx.get(f"http://127.0.0.1:{port}/readyz").status_code == 200  # the banner comes once ready
 
         # the ready-to-paste curl with the seed's sample
         curl = wait_for(out, r"(curl -sS -X POST .*\\\n\s+-d .*)\n").group(1).replace("\\\n", " ")
@@ -59,13 +53,20 @@ def test_bridge_dev_prints_urls_takes_the_seed_curl_and_signed_sends_and_stops_o
         sid = orjson.loads(body)[0]["sid"]
         wait_for(out, rf"\[sms\.delivery-receipts\] sms\.delivery_receipt id=\w+ key={re.escape(sid)}")
 
-        # the printed `bridge send` commands for a signed dr and a signed mo
-        for action, topic in (("dr", "sms.delivery-receipts"), ("mo", "sms.inbound-messages")):
-            command = wait_for(out, rf"(bridge send nxcloud \S+ --access-key \S+ --secret \S+ --action {action})").group(1)
+        # every printed `sms-bridge send` line: one per sample of every registered kind
+        commands = re.findall(r"^  (sms-bridge send \S+ --action \S+ --url \S+)", out.read_text(), re.M)
+        expected = {(cls.kind, sample.name) for cls in PROVIDERS.values() for sample in cls.samples}
+        assert {(c.split()[2].removesuffix("-dev"), c.split()[4]) for c in commands} == expected
+        for command in commands:
             sent = subprocess.run([sys.executable, "-m", "bridge", *shlex.split(command)[1:]], capture_output=True,
                                   text=True, timeout=30, cwd=ROOT)
-            assert sent.returncode == 0 and sent.stdout.split() == ["HTTP", "200", "success"], sent.stdout
-            wait_for(out, rf"\[{re.escape(topic)}\] sms\.{'delivery_receipt' if action == 'dr' else 'inbound_message'}")
+            assert sent.returncode == 0 and re.match(r"HTTP 20[0-4]\b", sent.stdout), (command, sent.stdout,
+                                                                                       sent.stderr)
+        printed = out.read_text()
+        for topic, event_type in (("sms.delivery-receipts", "delivery_receipt"), ("sms.inbound-messages",
+                                                                               "inbound_message")):
+            wait_for(out, rf"\[{re.escape(topic)}\] sms\.{event_type}")
+        assert "Traceback" not in printed
 
         dev.send_signal(signal.SIGINT)
         assert dev.wait(timeout=20) == 0

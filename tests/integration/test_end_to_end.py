@@ -18,8 +18,8 @@ from cloudevents.core.v1.event import CloudEvent
 
 from bridge.events import EventType
 from bridge.schemas import load as load_schema
-from bridge.send import nxcloud_request
 from tests.conftest import NX_ACCESS_KEY, NX_SECRET, TENCENT_TOKEN, config_dict, fixture_bytes
+from tests.helpers import nxcloud_request
 from tests.integration.kafka import Record, read_sync
 
 pytestmark = pytest.mark.integration

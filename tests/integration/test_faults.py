@@ -21,7 +21,7 @@ import httpx
 import orjson
 import pytest
 
-from bridge.send import nxcloud_request
+from tests.helpers import nxcloud_request
 from tests.conftest import NX_ACCESS_KEY, NX_SECRET, TENCENT_TOKEN, TOPICS
 from tests.integration.conftest import PRODUCE_TIMEOUT, REPLY_DEADLINE, proxied_config
 from tests.integration.kafka import read_sync

@@ -17,8 +17,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bridge.send import nxcloud_request
 from tests.conftest import NX_ACCESS_KEY, NX_SECRET, TENCENT_TOKEN, config_dict
+from tests.helpers import nxcloud_request
 from tests.integration.kafka import read_sync
 from tests.integration.test_end_to_end import DLQ, DR, MO, nx_body, post_nx
 

@@ -13,8 +13,8 @@ import httpx
 import orjson
 import pytest
 
-from bridge.send import nxcloud_request
 from tests.conftest import NX_ACCESS_KEY, NX_OTHER_SECRET, NX_SECRET, TENCENT_TOKEN, config_dict
+from tests.helpers import nxcloud_request
 from tests.integration.kafka import read_sync
 from tests.integration.test_end_to_end import DR, MO, nx_body, nxcloud_url, post_nx, tencent_url
 
