@@ -8,10 +8,9 @@ from collections.abc import AsyncIterator
 from prometheus_client import CollectorRegistry
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
-from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import JSONResponse
 from starlette.routing import BaseRoute, Route
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from bridge.callbacks import CallbackEndpoint
 from bridge.clock import Clock
@@ -19,9 +18,10 @@ from bridge.config import Settings
 from bridge.envelope import Envelope
 from bridge.health import Health
 from bridge.lifecycle import Lifecycle
-from bridge.metrics import NO_INSTANCE, BridgeMetrics
+from bridge.metrics import NO_ACCOUNT, BridgeMetrics
 from bridge.providers import build
 from bridge.publisher import Publisher
+from bridge.request import request_id
 
 
 def create_app(
@@ -39,20 +39,16 @@ def create_app(
     endpoints: dict[str, CallbackEndpoint] = {}
     for instance in settings.providers:
         provider = build(instance, clock)
-        metrics.add_instance(provider.kind, instance.name)
+        metrics.add_instance(provider.kind, instance.name, topics=topics)
         envelope = Envelope(instance.cloudevents_source, topics, settings.kafka.type_prefix)
         endpoints[instance.path] = CallbackEndpoint(provider, envelope, publisher, metrics, clock, lifecycle, settings)
 
     metrics.watch_health(ready=lambda: health.ready, connected=lambda: publisher.ready)
 
-    async def metrics_endpoint(request: Request) -> Response:
-        body, content_type = metrics.exposition()
-        return Response(body, media_type=content_type)
-
     routes: list[BaseRoute] = [
         Route("/livez", health.livez, methods=["GET", "HEAD"]),
         Route("/readyz", health.readyz, methods=["GET", "HEAD"]),
-        Route("/metrics", metrics_endpoint, methods=["GET"]),
+        Route("/metrics", metrics.asgi(), methods=["GET"]),
     ]
 
     @contextlib.asynccontextmanager
@@ -73,7 +69,8 @@ def create_app(
 class CallbackRouter:
     """Sends `<path>` and `<path>/<token>` of each instance straight to its endpoint: a dict
     lookup instead of regex routes and exception middleware (the endpoints turn every error
-    into a reply themselves). Everything else goes on to the app's router."""
+    into a reply themselves). Everything else goes on to the app's router, its replies with an
+    `X-Request-Id` too."""
 
     def __init__(self, app: ASGIApp, endpoints: dict[str, CallbackEndpoint]) -> None:
         self.app = app
@@ -92,7 +89,21 @@ class CallbackRouter:
                 scope["path_params"] = {"token": token}
                 await endpoint(scope, receive, send)
                 return
+            await self.app(scope, receive, _with_request_id(send, scope))
+            return
         await self.app(scope, receive, send)
+
+
+def _with_request_id(send: Send, scope: Scope) -> Send:
+    given = next((v.decode("latin-1") for k, v in scope["headers"] if k.lower() == b"x-request-id"), None)
+    header = (b"x-request-id", request_id(given).encode("latin-1", "replace"))
+
+    async def sending(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            message["headers"] = [*message.get("headers", []), header]
+        await send(message)
+
+    return sending
 
 
 class NotFound:
@@ -104,6 +115,6 @@ class NotFound:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             return
-        self._metrics.callback_rejected(NO_INSTANCE, NO_INSTANCE, "not_found")
+        self._metrics.callback_rejected(NO_ACCOUNT, NO_ACCOUNT, "not_found")
         response = JSONResponse({"error": "not_found"}, status_code=404)
         await response(scope, receive, send)

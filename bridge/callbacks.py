@@ -9,10 +9,8 @@ callback URL is `<path>` or `<path>/<token>`.
 from __future__ import annotations
 
 import asyncio
-import itertools
 import logging
 import time
-import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Final
@@ -33,12 +31,11 @@ from bridge.providers.base import BadReport, BodyKind, Reply, Verified
 from bridge.publisher import Publisher
 from bridge.redact import mask_phone
 from bridge.request import client_address, decode_params, headers_of, public_url, raw_callback
+from bridge.request import request_id as new_request_id
 
 log = logging.getLogger(__name__)
 
 RETRY_AFTER_SECONDS: Final = "5"
-_RUN_ID: Final = uuid.uuid4().hex[:12]  # request ids: this process's random prefix and a counter
-_REQUEST_NUMBER: Final = itertools.count(1)
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,7 +86,7 @@ class CallbackEndpoint:
         lifecycle.in_flight += 1
         self.metrics.in_flight.inc()
         headers = headers_of(scope["headers"])
-        request_id = headers.get("x-request-id", "")[:64] or f"{_RUN_ID}-{next(_REQUEST_NUMBER):x}"
+        request_id = new_request_id(headers.get("x-request-id"))
         outcome: Outcome = "failed"
         reason: str | None = None
         stored: Stored | None = None

@@ -3,14 +3,24 @@
 from __future__ import annotations
 
 import ipaddress
+import itertools
+import uuid
 from collections.abc import Mapping, Sequence
 from datetime import datetime
+from typing import Final
 from urllib.parse import parse_qsl
 
 from bridge.errors import RequestError
 from bridge.providers.base import BodyKind, Params, RawCallback
 
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+_RUN_ID: Final = uuid.uuid4().hex[:12]  # request ids: this process's random prefix and a counter
+_REQUEST_NUMBER: Final = itertools.count(1)
+
+
+def request_id(given: str | None) -> str:
+    """The caller's `X-Request-Id` (cut to 64 characters), else a new one unique to this process."""
+    return given[:64] if given else f"{_RUN_ID}-{next(_REQUEST_NUMBER):x}"
 
 
 def client_address(peer: str | None, forwarded_for: str | None, trusted: Sequence[IPNetwork]) -> str | None:

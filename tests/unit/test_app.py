@@ -167,6 +167,24 @@ async def test_unknown_path_is_a_json_404_that_does_not_echo_the_path(bridge: Br
                          reason="not_found") == 1
 
 
+@pytest.mark.parametrize("path", ["/callbacks/unknown", "/livez", "/readyz", "/metrics"])
+async def test_every_reply_carries_a_request_id_the_callers_when_given(bridge: Bridge, path: str) -> None:
+    generated = await bridge.client.get(path)
+    assert len(generated.headers["x-request-id"]) > 12
+    given = await bridge.client.get(path, headers={"x-request-id": "trace-42"})
+    assert given.headers["x-request-id"] == "trace-42"
+
+
+async def test_metrics_are_gzipped_and_negotiate_openmetrics(bridge: Bridge) -> None:
+    plain = await bridge.client.get("/metrics", headers={"accept-encoding": "identity"})
+    assert plain.headers["content-type"].startswith("text/plain") and "sms_bridge_callbacks_total" in plain.text
+    zipped = await bridge.client.get("/metrics", headers={"accept-encoding": "gzip"})
+    assert zipped.headers["content-encoding"] == "gzip" and "sms_bridge_callbacks_total" in zipped.text
+    open_metrics = await bridge.client.get("/metrics", headers={"accept": "application/openmetrics-text"})
+    assert open_metrics.headers["content-type"].startswith("application/openmetrics-text")
+    assert open_metrics.text.rstrip().endswith("# EOF")
+
+
 @pytest.mark.parametrize("method", ["GET", "PUT", "DELETE"])
 async def test_other_methods_than_post_are_405_with_allow(bridge: Bridge, method: str) -> None:
     reply = await bridge.client.request(method, f"{TENCENT}/{TENCENT_TOKEN}")
