@@ -13,6 +13,7 @@ from bridge.clock import Clock
 from bridge.providers.base import InstanceSettings, Provider
 from bridge.providers.nxcloud import NxCloudProvider
 from bridge.providers.tencent import TencentProvider
+from bridge.providers.twilio import TwilioProvider
 
 AnyProvider = Provider[Any, Any]
 
@@ -21,6 +22,7 @@ PROVIDERS: dict[str, type[AnyProvider]] = {
     for cls in (
         TencentProvider,
         NxCloudProvider,
+        TwilioProvider,
     )
 }
 

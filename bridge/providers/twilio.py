@@ -1,0 +1,334 @@
+"""Twilio Programmable Messaging: status callbacks (delivery receipts) and incoming-message webhooks.
+
+Signature (twilio-python `RequestValidator`, providers.md §4): `X-Twilio-Signature` is
+base64 HMAC-SHA1, keyed with the account's auth token, over the full URL Twilio called, then, for
+a form POST, every parameter name in code-point order, each followed by each of its values in
+order, with no separators. A GET carries its parameters in the (signed) URL. A JSON body is
+covered by the `bodySHA256` query parameter (hex SHA-256 of the body) inside the signed URL. Like
+the SDK, the URL is tried without its port and with the scheme's default port, since Twilio's
+back end is inconsistent about it. Several auth tokens may be configured (rotation).
+
+Twilio signs no time and no nonce, so there is no freshness window and no replay key: a replay
+is a byte-identical copy of a callback Twilio sent (see docs/providers/twilio.md). A status
+callback carries `MessageStatus`; an incoming message carries `Body`. Neither carries an event
+time, so `occurred_at` is the time the bridge received the callback.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Annotated, Any, ClassVar, Final, Literal
+from urllib.parse import parse_qsl, urlencode, urlparse, urlsplit
+
+from pydantic import Field
+
+from bridge.clock import Clock
+from bridge.errors import CallbackError, MalformedCallbackError, VerificationError
+from bridge.events import DeliveryReceipt, EventType, InboundMessage, Status
+from bridge.phones import Phone
+from bridge.providers.base import (
+    FORM,
+    JSON,
+    BodyKind,
+    InstanceSettings,
+    Outgoing,
+    Params,
+    Parsed,
+    Provider,
+    RawCallback,
+    Reply,
+    Sample,
+    Verified,
+)
+from bridge.providers.common import count, identifier, optional_text
+from bridge.redact import Secret
+
+KIND: Final = "twilio"
+SIGNATURE_HEADER: Final = "x-twilio-signature"
+BODY_HASH_PARAM: Final = "bodySHA256"
+MEDIA_TYPES: Final[Mapping[str, BodyKind]] = {FORM: "form", JSON: "json"}
+GET_SAMPLE: Final = "inbound-get"
+
+# twilio-python `twilio/rest/api/v2010/account/message/__init__.py`, class Status: every documented value.
+STATUSES: Final[Mapping[str, Status]] = {
+    "delivered": Status.DELIVERED,
+    "read": Status.DELIVERED,  # after delivered (WhatsApp/RCS read receipts)
+    "undelivered": Status.UNDELIVERED,
+    "failed": Status.UNDELIVERED,
+    "canceled": Status.UNDELIVERED,  # a scheduled message cancelled before sending
+    "partially_delivered": Status.UNKNOWN,  # semantics undocumented
+    "queued": Status.UNKNOWN,
+    "sending": Status.UNKNOWN,
+    "sent": Status.UNKNOWN,  # handed to the carrier; may stay the last status without a carrier receipt
+    "accepted": Status.UNKNOWN,
+    "scheduled": Status.UNKNOWN,
+    "receiving": Status.UNKNOWN,  # inbound only
+    "received": Status.UNKNOWN,  # inbound only
+}
+INBOUND_STATUSES: Final = frozenset({"receiving", "received"})
+# twilio-python tests/unit/twiml/test_messaging_response.py: an empty MessagingResponse.
+EMPTY_TWIML: Final = b'<?xml version="1.0" encoding="UTF-8"?><Response />'
+
+
+class TwilioSettings(InstanceSettings):
+    """One Twilio account (or subaccount): the auth tokens its webhooks may be signed with."""
+
+    kind: Literal["twilio"] = "twilio"
+    auth_tokens: Annotated[
+        tuple[Secret, ...],
+        Field(min_length=1, max_length=4, description="the primary first; add the next one while rotating"),
+    ]
+
+
+def signature(token: str, url: str, params: Iterable[tuple[str, str]] = ()) -> str:
+    """twilio-python `compute_signature`: the URL, then each name (sorted) with each of its values (sorted)."""
+    grouped: dict[str, list[str]] = {}
+    for name, value in params:
+        grouped.setdefault(name, []).append(value)
+    data = url + "".join(name + value for name in sorted(grouped) for value in sorted(grouped[name]))
+    mac = hmac.new(token.encode("utf-8", "surrogatepass"), data.encode("utf-8", "surrogatepass"), hashlib.sha1)
+    return base64.b64encode(mac.digest()).decode("ascii")
+
+
+def url_variants(url: str) -> tuple[str, ...]:
+    """twilio-python `validate`: the URL without its port and with it (the scheme's default when absent).
+
+    Unlike the SDK's `remove_port`, only the port is cut (its `netloc.split(':')[0]` also cuts
+    `user:pass@` and IPv6 hosts). A URL whose port does not parse is tried only as given.
+    """
+    try:
+        parts = urlparse(url)
+        port = parts.port
+        if port:
+            return parts._replace(netloc=parts.netloc.rsplit(":", 1)[0]).geturl(), parts.geturl()
+        default = 443 if parts.scheme == "https" else 80
+        return parts.geturl(), parts._replace(netloc=f"{parts.netloc}:{default}").geturl()
+    except ValueError:
+        return (url,)
+
+
+def body_hash(body: bytes) -> str:
+    """The `bodySHA256` of a JSON body: lower-case hex SHA-256."""
+    return hashlib.sha256(body).hexdigest()
+
+
+def is_json(headers: Mapping[str, str]) -> bool:
+    """Whether the endpoint took the body as JSON (same rule: declared type or a `+json` suffix)."""
+    media = headers.get("content-type", FORM).split(";", 1)[0].strip().lower()
+    return MEDIA_TYPES.get(media) == "json" or media.endswith("+json")
+
+
+@dataclass(frozen=True, slots=True)
+class TwilioVerified(Verified):
+    """A verified Twilio callback: its parameters (form body, or query of a GET) and whether it was JSON."""
+
+    params: Params = ()
+    json_body: bool = False
+
+
+def _sid(now: float, prefix: str) -> str:
+    return f"{prefix}{int(now * 1000):032x}"
+
+
+ACCOUNT_SID: Final = "AC" + "X" * 32
+
+
+def _status_sample(now: float, status: str = "delivered", error_code: str | None = None) -> bytes:
+    """providers-2.md §1.1's status callback (constructed from the documented fields), for `now`."""
+    sid = _sid(now, "SM")
+    params = [("AccountSid", ACCOUNT_SID), ("ApiVersion", "2010-04-01"), ("From", "+15017122661"),
+              ("MessageSid", sid), ("MessageStatus", status),
+              ("RawDlrDoneDate", datetime.fromtimestamp(now, UTC).strftime("%y%m%d%H%M")), ("SmsSid", sid),
+              ("SmsStatus", status), ("To", "+15558675310")]
+    if error_code is not None:
+        params.insert(3, ("ErrorCode", error_code))
+    return urlencode(params).encode("ascii")
+
+
+def _inbound_sample(now: float) -> bytes:
+    """providers-2.md §1.2's incoming message (constructed from the documented fields), for `now`."""
+    sid = _sid(now, "SM")
+    return urlencode([("AccountSid", ACCOUNT_SID), ("ApiVersion", "2010-04-01"), ("Body", "Hello"),
+                      ("From", "+15558675310"), ("FromCountry", "US"), ("MessageSid", sid), ("NumMedia", "0"),
+                      ("NumSegments", "1"), ("SmsSid", sid), ("SmsStatus", "received"), ("To", "+15017122661"),
+                      ("ToCountry", "US")]).encode("ascii")
+
+
+_USED: Final = frozenset({"MessageSid", "SmsSid", "MessageStatus", "SmsStatus", "ErrorCode", "To", "From", "Body",
+                          "NumSegments"})
+
+
+def _record(params: Params) -> dict[str, Any]:
+    """Parameters by name: a value, or the list of values of a repeated name (refused for the fields we read)."""
+    record: dict[str, Any] = {}
+    for name, value in params:
+        if name not in record:
+            record[name] = value
+        elif name in _USED:
+            raise MalformedCallbackError("invalid_field", f"{name}: given more than once")
+        else:
+            previous = record[name]
+            record[name] = [*previous, value] if isinstance(previous, list) else [previous, value]
+    return record
+
+
+class TwilioProvider(Provider[TwilioSettings, TwilioVerified]):
+    """Twilio Programmable Messaging status callbacks and incoming messages for one account."""
+
+    kind: ClassVar[str] = KIND
+    title: ClassVar[str] = "Twilio Programmable Messaging"
+    settings_model: ClassVar[type[InstanceSettings]] = TwilioSettings
+    methods: ClassVar[frozenset[str]] = frozenset({"GET", "POST"})
+    media_types: ClassVar[Mapping[str, BodyKind]] = MEDIA_TYPES
+    safe_headers: ClassVar[frozenset[str]] = frozenset({"i-twilio-idempotency-token", "x-home-region"})
+    samples: ClassVar[Sequence[Sample]] = (
+        Sample("status", EventType.DELIVERY_RECEIPT, "a status callback: MessageStatus=delivered", _status_sample),
+        Sample("status-undelivered", EventType.DELIVERY_RECEIPT,
+               "a status callback: MessageStatus=undelivered, ErrorCode=30003",
+               lambda now: _status_sample(now, "undelivered", "30003")),
+        Sample("inbound", EventType.INBOUND_MESSAGE, "an incoming message (POST)", _inbound_sample),
+        Sample(GET_SAMPLE, EventType.INBOUND_MESSAGE, "an incoming message (GET: parameters in the URL)",
+               _inbound_sample),
+    )
+    dev_instance: ClassVar[dict[str, Any]] = {
+        "source": f"/sms/twilio/{ACCOUNT_SID}",
+        "auth_tokens": ["${TWILIO_AUTH_TOKEN:-dev-twilio-auth-token-0123456789}"],
+    }
+
+    def __init__(self, settings: TwilioSettings, clock: Clock) -> None:
+        self.settings = settings
+        self._tokens = tuple(token.reveal() for token in settings.auth_tokens)
+
+    def verify(self, callback: RawCallback) -> TwilioVerified:
+        given = callback.headers.get(SIGNATURE_HEADER)
+        if given is None:
+            raise VerificationError("missing_credentials", "header X-Twilio-Signature: required")
+        json_body = callback.method != "GET" and is_json(callback.headers)
+        expected_hash = None
+        if json_body:
+            expected_hash = next((v for k, v in callback.query if k == BODY_HASH_PARAM and v), None)
+            if expected_hash is None:
+                raise VerificationError("missing_credentials", "query parameter bodySHA256: required for a JSON body")
+        signed = callback.form if callback.method != "GET" and not json_body else ()
+        given_bytes = given.encode("latin-1", "replace")
+        valid = False
+        for url in url_variants(callback.url):
+            for token in self._tokens:
+                valid |= hmac.compare_digest(given_bytes, signature(token, url, signed).encode("ascii"))
+        if not valid:
+            raise VerificationError("bad_signature", "header X-Twilio-Signature: does not match")
+        if expected_hash is not None and not hmac.compare_digest(
+            expected_hash.encode("utf-8", "surrogatepass"), body_hash(callback.body).encode("ascii")
+        ):
+            raise VerificationError("bad_signature", "query parameter bodySHA256: does not match the body")
+        return self.restore(callback)
+
+    def restore(self, callback: RawCallback) -> TwilioVerified:
+        if callback.method == "GET":
+            return TwilioVerified(callback, params=callback.query)
+        if is_json(callback.headers):
+            return TwilioVerified(callback, json_body=True)
+        params = callback.form
+        if not params and callback.body:  # a dead letter keeps the body, not its decoded form
+            try:
+                params = tuple(parse_qsl(callback.body.decode("utf-8"), keep_blank_values=True, errors="strict"))
+            except (UnicodeDecodeError, ValueError) as exc:
+                raise MalformedCallbackError("wrong_shape", "form body is not valid URL-encoded UTF-8") from exc
+        return TwilioVerified(callback, params=params)
+
+    def parse(self, verified: TwilioVerified) -> Parsed:
+        if verified.json_body:
+            raise MalformedCallbackError("unsupported_callback", "a JSON body is not a Messaging callback")
+        record = _record(verified.params)
+        message_status = optional_text(record, "MessageStatus")
+        sms_status = optional_text(record, "SmsStatus")
+        if message_status is not None and message_status.strip().lower() not in INBOUND_STATUSES:
+            return [self._receipt(record, "MessageStatus", verified)]
+        if "Body" not in record and sms_status is not None and sms_status.strip().lower() not in INBOUND_STATUSES:
+            return [self._receipt(record, "SmsStatus", verified)]  # the status field of older callbacks
+        if "Body" in record or (message_status or sms_status or "").strip().lower() in INBOUND_STATUSES:
+            return [self._inbound(record, verified)]
+        raise MalformedCallbackError(
+            "unsupported_callback", "neither a status callback (MessageStatus) nor an incoming message (Body)"
+        )
+
+    def _party(self, number: str) -> Phone:
+        """A number, or a channel address (`whatsapp:+1…`) with its number normalised and its region."""
+        channel, colon, address = number.rpartition(":")
+        if not colon:
+            return self.phone(number)
+        found = self.phone(address)
+        return Phone(f"{channel}:{found.number}", found.region)
+
+    def _receipt(self, record: dict[str, Any], status_field: str, verified: TwilioVerified) -> DeliveryReceipt:
+        message_id = identifier(record, "MessageSid" if "MessageSid" in record else "SmsSid")
+        code = identifier(record, status_field)
+        to = self._party(identifier(record, "To"))
+        sender = optional_text(record, "From")
+        received = verified.raw.received_at
+        return DeliveryReceipt(
+            provider=KIND,
+            message_id=message_id,
+            status=STATUSES.get(code.strip().lower(), Status.UNKNOWN),
+            status_code=code,
+            status_detail=optional_text(record, "ErrorCode") or None,
+            to=to.number,
+            region=to.region,
+            from_=self._party(sender).number if sender else None,
+            occurred_at=received,
+            received_at=received,
+            segments=count(optional_text(record, "NumSegments"), where="NumSegments"),
+            price=None,
+            raw=record if self.settings.include_raw else None,
+        )
+
+    def _inbound(self, record: dict[str, Any], verified: TwilioVerified) -> InboundMessage:
+        message_id = identifier(record, "MessageSid" if "MessageSid" in record else "SmsSid")
+        sender = self._party(identifier(record, "From"))  # the record key
+        receiver = optional_text(record, "To")
+        text = optional_text(record, "Body")
+        if text is None:
+            raise MalformedCallbackError("missing_field", "Body: required")
+        received = verified.raw.received_at
+        return InboundMessage(
+            provider=KIND,
+            message_id=message_id,
+            from_=sender.number,
+            region=sender.region,
+            to=self._party(receiver).number if receiver else None,
+            text=text,
+            occurred_at=received,
+            received_at=received,
+            segments=count(optional_text(record, "NumSegments"), where="NumSegments"),
+            price=None,
+            raw=record if self.settings.include_raw else None,
+        )
+
+    def accepted(self, verified: TwilioVerified) -> Reply:
+        """Empty TwiML: an incoming message gets no auto-reply; a status callback needs only the 2xx."""
+        return Reply(200, EMPTY_TWIML, "text/xml; charset=utf-8")
+
+    def rejected(self, error: CallbackError) -> Reply:
+        """Plain text like twilio-node's webhook middleware; Twilio reads only the status of an error."""
+        body = f"{error.reason}: {error}".encode()
+        return Reply(error.status, body, "text/plain; charset=utf-8", {"X-Bridge-Reason": error.reason})
+
+    def sign(self, url: str, body: bytes, sample: str, now: float) -> Outgoing:
+        """Signed with the first auth token: a form POST, a GET with the parameters in the URL
+        (`inbound-get`), or a JSON POST with `bodySHA256` when the body is a JSON document."""
+        token = self._tokens[0]
+        joiner = "&" if urlsplit(url).query else "?"
+        if sample == GET_SAMPLE:
+            target = url + joiner + urlencode(parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True))
+            return Outgoing("GET", target, {"X-Twilio-Signature": signature(token, target)}, b"")
+        if body.lstrip()[:1] in (b"{", b"["):
+            target = url + joiner + urlencode({BODY_HASH_PARAM: body_hash(body)})
+            headers = {"content-type": JSON, "X-Twilio-Signature": signature(token, target)}
+            return Outgoing("POST", target, headers, body)
+        params = parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True)
+        return Outgoing("POST", url, {"content-type": FORM, "X-Twilio-Signature": signature(token, url, params)}, body)
