@@ -7,7 +7,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from aiokafka import AIOKafkaConsumer
+from aiokafka import AIOKafkaConsumer  # type: ignore[import-untyped]
 
 
 @dataclass(frozen=True)
@@ -23,7 +23,7 @@ async def read(
     bootstrap: str,
     topics: list[str],
     until: Callable[[list[Record]], bool],
-    timeout: float = 15.0,
+    timeout: float = 15.0,  # noqa: ASYNC109 (a plain deadline for the read loop, as read_sync's)
 ) -> list[Record]:
     """Consume `topics` from the beginning until `until(records)` is true or `timeout` passes."""
     consumer = AIOKafkaConsumer(
@@ -49,5 +49,7 @@ async def read(
     return records
 
 
-def read_sync(bootstrap: str, topics: list[str], until: Callable[[list[Record]], bool], timeout: float = 15.0) -> list[Record]:
+def read_sync(
+    bootstrap: str, topics: list[str], until: Callable[[list[Record]], bool], timeout: float = 15.0
+) -> list[Record]:
     return asyncio.run(read(bootstrap, topics, until, timeout))
