@@ -12,6 +12,7 @@ from typing import Any
 from bridge.clock import Clock
 from bridge.providers.base import InstanceSettings, Provider
 from bridge.providers.nxcloud import NxCloudProvider
+from bridge.providers.sinch import SinchProvider
 from bridge.providers.tencent import TencentProvider
 from bridge.providers.twilio import TwilioProvider
 
@@ -22,6 +23,7 @@ PROVIDERS: dict[str, type[AnyProvider]] = {
     for cls in (
         TencentProvider,
         NxCloudProvider,
+        SinchProvider,
         TwilioProvider,
     )
 }

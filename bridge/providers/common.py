@@ -110,3 +110,20 @@ def count(value: str | None, *, where: str) -> int | None:
     if not (text.isdigit() and text.isascii()) or len(text) > 6:
         raise MalformedCallbackError("invalid_field", f"{where}: must be a non-negative integer")
     return int(text)
+
+
+def iso_time(text: str, *, where: str) -> datetime:
+    """An ISO 8601 time (`2022-08-30T08:16:08.930Z`, `2019-12-09T21:32:14.148+00:00`) -> aware UTC.
+
+    A time without an offset is read as UTC (Sinch and Telnyx document UTC).
+    """
+    try:
+        parsed = datetime.fromisoformat(text)
+    except ValueError as exc:
+        raise MalformedCallbackError("invalid_field", f"{where}: must be an ISO 8601 time") from exc
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=UTC)
+    try:
+        return parsed.astimezone(UTC)
+    except OverflowError as exc:  # e.g. 0001-01-01T00:00:00+01:00
+        raise MalformedCallbackError("invalid_field", f"{where}: must be a time within years 1 to 9999") from exc
