@@ -1,4 +1,4 @@
-"""The `sms-bridge` command: serve, check-config, dev, send and tail.
+"""The `sms-bridge` command: serve, check-config, dev, send, tail and redrive.
 
 Exit codes: 0 success; 1 the bridge refused (`send`) or a runtime failure; 2 a usage or
 configuration mistake; 3 a server or broker that cannot be reached. A mistake is one line on
@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import sys
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Final
 
@@ -80,6 +81,29 @@ def cmd_send(args: argparse.Namespace) -> int:
     return 0 if 200 <= answer.status < 300 else EXIT_REFUSED
 
 
+def cmd_redrive(args: argparse.Namespace) -> int:
+    from bridge.redrive import Selection, redrive
+
+    settings = _settings(args.config)
+    selection = Selection(
+        from_offset=args.from_offset, to_offset=args.to_offset, since=_time(args.since, "--since"),
+        until=_time(args.until, "--until"), reasons=frozenset(args.reason or ()), instance=args.instance,
+    )
+    report = asyncio.run(redrive(settings, selection, apply=args.apply))
+    print("\n".join(report.lines(args.apply)))
+    return 0
+
+
+def _time(text: str | None, flag: str) -> datetime | None:
+    if text is None:
+        return None
+    try:
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise UsageError(f"{flag} must be an ISO 8601 time such as 2026-11-22T06:00:00Z") from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
 def cmd_dev(args: argparse.Namespace) -> int:
     from bridge.dev import run
 
@@ -123,6 +147,19 @@ def parser() -> argparse.ArgumentParser:
     send.add_argument("--url", help="the bridge's base URL (default: http://127.0.0.1:<server.port>)")
     send.add_argument("--body", help="a body file to send instead of the sample, or - for stdin")
     send.set_defaults(func=cmd_send)
+
+    redrive = sub.add_parser(
+        "redrive", help="parse dead letters again with this configuration; publish what now parses (--apply)"
+    )
+    redrive.add_argument("--config", required=True, help="configuration (its Kafka, topics and instances)")
+    redrive.add_argument("--apply", action="store_true", help="publish (default: dry run, report only)")
+    redrive.add_argument("--reason", action="append", help="only dead letters with this reason (repeatable)")
+    redrive.add_argument("--instance", help="only dead letters of this instance")
+    redrive.add_argument("--since", help="only dead letters received at or after this ISO 8601 time")
+    redrive.add_argument("--until", help="only dead letters received at or before this ISO 8601 time")
+    redrive.add_argument("--from-offset", type=int, help="first offset, in every partition")
+    redrive.add_argument("--to-offset", type=int, help="last offset (inclusive), in every partition")
+    redrive.set_defaults(func=cmd_redrive)
     return root
 
 

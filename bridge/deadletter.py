@@ -57,6 +57,8 @@ def to_dead_letter(
     if report is not None:
         value["index"] = report.index
         value["report"] = report.report
+        alone = report.body if report.body is not None else orjson.dumps([report.report])
+        value["report_body"] = alone.decode("utf-8", "replace")
     else:
         truncated = len(body) > MAX_BODY_BYTES
         kept = body[:MAX_BODY_BYTES]

@@ -120,11 +120,16 @@ class Verified:
 
 @dataclass(frozen=True, slots=True)
 class BadReport:
-    """One report of a multi-report callback that could not be understood: dead-lettered alone."""
+    """One report of a multi-report callback that could not be understood: dead-lettered alone.
+
+    `report` is the report verbatim (a JSON value), `body` a callback body holding this report
+    alone, for `redrive` to parse again (None: the report as a one-element JSON array).
+    """
 
     index: int
     report: Any
     error: MalformedCallbackError
+    body: bytes | None = None
 
 
 Parsed = Sequence[SmsEvent | BadReport]
