@@ -73,8 +73,13 @@ class DrainingServer(uvicorn.Server):
             self._requests_seen, self._last_arrival = state.total_requests, now
         started = self._drain_started if self._drain_started is not None else now
         if now - started >= self.drain_limit:
-            return True
-        return not state.tasks and now - self._last_arrival >= DRAIN_QUIET_SECONDS
+            reason = "time limit"
+        elif not state.tasks and now - self._last_arrival >= DRAIN_QUIET_SECONDS:
+            reason = "quiet"
+        else:
+            return False
+        log.info("drain phase over", extra={"event": "drained", "reason": reason, "seconds": round(now - started, 1)})
+        return True
 
 
 class DrainGate:
