@@ -11,6 +11,7 @@ from typing import Any
 
 from bridge.clock import Clock
 from bridge.providers.base import InstanceSettings, Provider
+from bridge.providers.bird import BirdProvider
 from bridge.providers.nxcloud import NxCloudProvider
 from bridge.providers.sinch import SinchProvider
 from bridge.providers.tencent import TencentProvider
@@ -23,6 +24,7 @@ PROVIDERS: dict[str, type[AnyProvider]] = {
     for cls in (
         TencentProvider,
         NxCloudProvider,
+        BirdProvider,
         SinchProvider,
         TwilioProvider,
     )
