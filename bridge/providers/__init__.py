@@ -13,6 +13,7 @@ from bridge.clock import Clock
 from bridge.providers.base import InstanceSettings, Provider
 from bridge.providers.bird import BirdProvider
 from bridge.providers.nxcloud import NxCloudProvider
+from bridge.providers.plivo import PlivoProvider
 from bridge.providers.sinch import SinchProvider
 from bridge.providers.tencent import TencentProvider
 from bridge.providers.twilio import TwilioProvider
@@ -26,6 +27,7 @@ PROVIDERS: dict[str, type[AnyProvider]] = {
         NxCloudProvider,
         BirdProvider,
         SinchProvider,
+        PlivoProvider,
         TwilioProvider,
     )
 }
