@@ -7,7 +7,6 @@ from collections.abc import Callable, Mapping
 from typing import Any, Final, Literal, get_args
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info, make_asgi_app
-from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
 from starlette.types import Message, Receive, Scope, Send
 
 from bridge import __version__
@@ -42,7 +41,6 @@ LAG_BUCKETS: Final = (
     1800.0, 3600.0, 4 * 3600.0, 12 * 3600.0, 86400.0, 3 * 86400.0,
 )  # fmt: skip
 NO_ACCOUNT: Final = "none"  # provider and account of callbacks to no configured path (404)
-NO_INSTANCE: Final = NO_ACCOUNT  # former name, kept while app.py still imports it
 NO_REGION: Final = "unknown"  # region of receipts whose recipient's country is not known
 
 
@@ -109,8 +107,6 @@ class BridgeMetrics:
             buckets=LATENCY_BUCKETS,
             registry=registry,
         )
-        # Transitional: callbacks.py observes successful publishes here until it calls publish_done().
-        self.publish_duration = self.publish_durations.labels("ok")
         self.receipt_lag = Histogram(
             f"{p}_event_lag_seconds",
             "Event time at the provider to reception by the bridge.",
@@ -166,24 +162,17 @@ class BridgeMetrics:
         event_type: str,
         topic: str,
         status: str | None,
-        region: str | float | None = None,
-        lag_seconds: float | None = None,
+        region: str | None,
+        lag_seconds: float,
     ) -> None:
         """One event record acknowledged: its count, its lag and, for receipts (status not None),
-        the status by the recipient's region (None: `unknown`).
-
-        Transitional: the former call passed the lag sixth, without a region; that still works
-        until callbacks.py passes both. Then `region` becomes `str | None` and the lag required.
-        """
-        if lag_seconds is None:
-            lag_seconds = float(region) if isinstance(region, float | int) else 0.0
-        country = region if isinstance(region, str) else None
-        key = (provider, account, event_type, topic, status, country)
+        the status by the recipient's region (None: `unknown`)."""
+        key = (provider, account, event_type, topic, status, region)
         children = self._published.get(key)
         if children is None:  # labels() costs a lock and a lookup; the label sets are few and fixed
             statuses = None
             if status is not None:
-                label = region_label(country)
+                label = region_label(region)
                 for other in STATUSES:  # a new country opens all its statuses at once
                     self.delivery_statuses.labels(provider, account, other, label)
                 statuses = self.delivery_statuses.labels(provider, account, status, label)
@@ -222,10 +211,6 @@ class BridgeMetrics:
         """The /metrics endpoint: prometheus_client's own exposition, which negotiates OpenMetrics
         (Accept), gzip (Accept-Encoding) and `name[]` filters."""
         return MetricsApp(self.registry)
-
-    def exposition(self) -> tuple[bytes, str]:
-        """The registry in the Prometheus text format, with its content type."""
-        return generate_latest(self.registry), CONTENT_TYPE_LATEST
 
 
 class MetricsApp:

@@ -141,15 +141,6 @@ def test_region_labels_are_alpha_2_codes_or_unknown(region: str | None, label: s
     assert region_label(region) == label
 
 
-def test_the_former_event_published_call_without_region_still_counts(metrics: BridgeMetrics) -> None:
-    metrics.event_published("tencent", "main", "sms.delivery_receipt", "sms.delivery-receipts", "undelivered", 2.0)
-    r = metrics.registry
-    labels = {"provider": "tencent", "account": "main", "status": "undelivered", "region": "unknown"}
-    assert value(r, "sms_bridge_delivery_statuses_total", **labels) == 1
-    assert value(r, "sms_bridge_event_lag_seconds_sum", provider="tencent", account="main",
-                 type="sms.delivery_receipt") == 2.0  # fmt: skip
-
-
 def test_a_negative_lag_from_a_fast_clock_is_counted_as_zero(metrics: BridgeMetrics) -> None:
     metrics.event_published("tencent", "main", "sms.inbound_message", "sms.inbound-messages", None, None, -3.0)
     labels = {"provider": "tencent", "account": "main", "type": "sms.inbound_message"}
