@@ -158,10 +158,10 @@ class BirdProvider(Provider[BirdSettings, Verified]):
     safe_headers: ClassVar[frozenset[str]] = frozenset({TIMESTAMP_HEADER, "messagebird-request-id"})
     timestamped: ClassVar[bool] = True
     samples: ClassVar[Sequence[Sample]] = (
-        Sample("dr", EventType.DELIVERY_RECEIPT, "a legacy status report (GET query, JWT-signed)", _dr_sample),
         Sample("outbound", EventType.DELIVERY_RECEIPT, "a Channels sms.outbound status (HMAC-signed)",
                _outbound_sample),
         Sample("inbound", EventType.INBOUND_MESSAGE, "a Channels sms.inbound message (HMAC-signed)", _inbound_sample),
+        Sample("dr", EventType.DELIVERY_RECEIPT, "a legacy status report (GET query, JWT-signed)", _dr_sample),
     )
     dev_instance: ClassVar[dict[str, Any]] = {
         "source": "/sms/bird/dev-workspace",
