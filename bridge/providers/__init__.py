@@ -17,6 +17,7 @@ from bridge.providers.plivo import PlivoProvider
 from bridge.providers.sinch import SinchProvider
 from bridge.providers.tencent import TencentProvider
 from bridge.providers.twilio import TwilioProvider
+from bridge.providers.vonage import VonageProvider
 
 AnyProvider = Provider[Any, Any]
 
@@ -29,6 +30,7 @@ PROVIDERS: dict[str, type[AnyProvider]] = {
         SinchProvider,
         PlivoProvider,
         TwilioProvider,
+        VonageProvider,
     )
 }
 

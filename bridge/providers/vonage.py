@@ -1,0 +1,360 @@
+"""Vonage: SMS API receipts and inbound SMS signed by `sig`, Messages API SMS webhooks signed by JWT.
+
+One instance is one Vonage account. Each api key has one signature secret, and it signs both
+APIs' webhooks, so both APIs may call the same URL; the request tells them apart.
+
+- `Authorization: Bearer` means the Messages API ("Signed webhooks"). The token is an HS256 JWT
+  signed with the secret whatever the dashboard method. The `api_key` claim picks the secret,
+  `payload_hash` must be the body's SHA-256, `iat` is the signed time and `jti` the replay key.
+  A Messages callback without a token gets a 503: Vonage documents that as a rare internal error
+  that a 5xx makes it retry, signed.
+- Anything else is the SMS API ("Signing messages"; vonage-python-sdk `Client.signature`,
+  vonage-java-sdk `RequestSigning`). Its parameters come from the query (GET), the form or a
+  JSON object. Take every parameter but `sig`, sorted by name, as `&name=value`, with `&` and `=`
+  inside values replaced by `_`, in UTF-8. "MD5 hash" (`md5hash`, the dashboard's default) is
+  md5(string + secret); the HMAC methods are HMAC(secret, string). The result is hex, compared
+  case-insensitively. The Java SDK also drops blank values, so that form is accepted too.
+  `timestamp` is the signed time and `sig` the replay key. Without `sig` the callback is refused
+  unless the instance sets `allow_unsigned_sms`; then the URL token is required.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Annotated, Any, ClassVar, Final, Literal
+from urllib.parse import urlencode, urlsplit, urlunsplit
+
+import orjson
+from jwt import PyJWS, PyJWTError
+from jwt.algorithms import HMACAlgorithm
+from pydantic import Field, model_validator
+
+from bridge.clock import Clock
+from bridge.errors import CallbackError, MalformedCallbackError, UsageError, VerificationError
+from bridge.events import EventType
+from bridge.providers import vonage_events as events
+from bridge.providers.base import (
+    FORM,
+    JSON,
+    BodyKind,
+    InstanceSettings,
+    Outgoing,
+    Parsed,
+    Provider,
+    RawCallback,
+    Reply,
+    Sample,
+    StrictModel,
+    Verified,
+)
+from bridge.redact import Secret
+
+KIND: Final = "vonage"
+SIG: Final = "sig"
+ISSUER: Final = "Vonage"
+MIN_TOKEN_LENGTH: Final = 16
+SAMPLE_APPLICATION_ID: Final = "aaaaaaaa-bbbb-cccc-dddd-0123456789ab"
+_JAVA_BLANK: Final = "".join(chr(c) for c in range(0x21))  # what Java's String.trim() strips
+
+SignatureMethod = Literal["md5hash", "md5", "sha1", "sha256", "sha512"]
+Api = Literal["sms", "messages"]
+
+
+# --- the SMS API `sig` ---------------------------------------------------------------------------
+
+
+def canonical(params: Mapping[str, str], *, java: bool = False) -> bytes:
+    """The string Vonage signs: `&name=value` for every parameter but `sig`, sorted by name. With
+    `java`, as the Java SDK builds it: blank values left out, names cleaned as well."""
+    items = sorted((k, v) for k, v in params.items() if k != SIG and not (java and not v.strip(_JAVA_BLANK)))
+    text = "".join(f"&{_clean(k) if java else k}={_clean(v)}" for k, v in items)
+    return text.encode("utf-8", "surrogatepass")  # total: any str encodes; nothing unsigned can match
+
+
+def _clean(text: str) -> str:
+    return text.replace("&", "_").replace("=", "_")
+
+
+def canonical_forms(params: Mapping[str, str]) -> Iterator[bytes]:
+    """The documented form, then the Java SDK's when it differs."""
+    documented = canonical(params)
+    yield documented
+    java = canonical(params, java=True)
+    if java != documented:
+        yield java
+
+
+def sms_signature(data: bytes, secret: str, method: SignatureMethod) -> str:
+    """The `sig` of a canonical string, lowercase hex."""
+    key = secret.encode("utf-8")
+    if method == "md5hash":
+        return hashlib.md5(data + key).hexdigest()  # noqa: S324  Vonage's "MD5 hash" method, chosen in its dashboard
+    return hmac.new(key, data, method).hexdigest()
+
+
+def sign_params(params: Mapping[str, str], secret: str, method: SignatureMethod) -> str:
+    """The `sig` Vonage adds to these parameters (which already carry `timestamp`)."""
+    return sms_signature(canonical(params), secret, method)
+
+
+def sms_signature_matches(params: Mapping[str, str], given: str, secret: str, method: SignatureMethod) -> bool:
+    """True when `given` signs `params` in one of the SDKs' canonical forms (constant-time compares)."""
+    presented = given.strip().lower().encode("utf-8", "replace")
+    matched = False
+    for data in canonical_forms(params):
+        matched |= hmac.compare_digest(presented, sms_signature(data, secret, method).encode("ascii"))
+    return matched
+
+
+# --- the Messages API JWT ------------------------------------------------------------------------
+
+
+class _HS256(HMACAlgorithm):
+    """HS256 without PyJWT's key-length warning: Vonage lets an account choose a short secret."""
+
+    def __init__(self) -> None:
+        super().__init__(HMACAlgorithm.SHA256)
+
+    def check_key_length(self, key: bytes) -> str | None:
+        return None
+
+
+_JWS: Final = PyJWS(algorithms=[])
+_JWS.register_algorithm("HS256", _HS256())
+
+
+def jwt_claims(token: str, secret: str | None) -> dict[str, Any]:
+    """The claims of an HS256 token signed with `secret` (any other `alg` is refused). With no
+    secret the signature is NOT checked: only to read `api_key`. ValueError when neither works."""
+    if not token.isascii():
+        raise ValueError("token is not ASCII")
+    try:
+        if secret is None:
+            decoded = _JWS.decode_complete(token, options={"verify_signature": False})
+        else:
+            decoded = _JWS.decode_complete(token, key=secret.encode("utf-8"), algorithms=["HS256"])
+        claims = orjson.loads(decoded["payload"])
+    except (PyJWTError, orjson.JSONDecodeError) as exc:
+        raise ValueError("not a JWT signed with this secret") from exc
+    if not isinstance(claims, dict):
+        raise ValueError("claims are not a JSON object")
+    return claims
+
+
+def encode_jwt(claims: Mapping[str, Any], secret: str) -> str:
+    """An HS256 token over `claims`, compact JSON in their order, header `{"alg":"HS256","typ":"JWT"}`."""
+    return _JWS.encode(orjson.dumps(dict(claims)), secret.encode("utf-8"), algorithm="HS256")
+
+
+def payload_hash(body: bytes) -> str:
+    """The `payload_hash` claim of a body: lowercase hex SHA-256."""
+    return hashlib.sha256(body).hexdigest()
+
+
+# --- settings, provider --------------------------------------------------------------------------
+
+
+class ApiKeySettings(StrictModel):
+    """One api key: its signature secret and the dashboard's signature method (SMS API only)."""
+
+    api_key: Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[\x21-\x7e]+$")]
+    signature_secret: Secret
+    signature_method: SignatureMethod = "md5hash"
+
+
+class VonageSettings(InstanceSettings):
+    """One Vonage account: its api keys (several with sub-accounts) and the unsigned SMS API opt-in."""
+
+    kind: Literal["vonage"] = "vonage"
+    api_keys: tuple[ApiKeySettings, ...] = ()
+    allow_unsigned_sms: bool = False
+    url_token: Secret | None = None
+
+    @model_validator(mode="after")
+    def _consistent(self) -> VonageSettings:
+        if not self.api_keys and not self.allow_unsigned_sms:
+            raise ValueError("api_keys: at least one is required unless allow_unsigned_sms is true")
+        if len({k.api_key for k in self.api_keys}) != len(self.api_keys):
+            raise ValueError("api_keys: each api_key may appear only once")
+        if self.allow_unsigned_sms and (self.url_token is None or len(self.url_token.reveal()) < MIN_TOKEN_LENGTH):
+            raise ValueError(f"url_token: required with allow_unsigned_sms, at least {MIN_TOKEN_LENGTH} characters")
+        return self
+
+
+@dataclass(frozen=True, slots=True)
+class VonageVerified(Verified):
+    """A verified Vonage callback and the API it came from."""
+
+    api: Api = "sms"
+
+
+class UnsignedMessagesError(VerificationError):
+    """A Messages API callback without its JWT: refused, and answered 503 so that Vonage retries it signed."""
+
+
+_ACCEPTED: Final = Reply(200, b"", "text/plain; charset=utf-8")
+
+
+class VonageProvider(Provider[VonageSettings, VonageVerified]):
+    """Vonage SMS API and Messages API (SMS channel) webhooks for one account."""
+
+    kind: ClassVar[str] = KIND
+    title: ClassVar[str] = "Vonage"
+    settings_model: ClassVar[type[InstanceSettings]] = VonageSettings
+    methods: ClassVar[frozenset[str]] = frozenset({"GET", "POST"})
+    media_types: ClassVar[Mapping[str, BodyKind]] = {JSON: "json", FORM: "form"}
+    timestamped: ClassVar[bool] = True
+    samples: ClassVar[Sequence[Sample]] = (
+        Sample("sms-dr", EventType.DELIVERY_RECEIPT, "SMS API delivery receipt (POST JSON)", events.sms_dr_sample),
+        Sample("sms-dr-form", EventType.DELIVERY_RECEIPT, "SMS API delivery receipt (POST form)",
+               events.sms_dr_sample),
+        Sample("sms-inbound", EventType.INBOUND_MESSAGE, "SMS API inbound SMS (GET)", events.sms_inbound_sample),
+        Sample("messages-status", EventType.DELIVERY_RECEIPT, "Messages API SMS status (JWT)",
+               events.messages_status_sample),
+        Sample("messages-inbound", EventType.INBOUND_MESSAGE, "Messages API inbound SMS (JWT)",
+               events.messages_inbound_sample),
+    )
+    dev_instance: ClassVar[dict[str, Any]] = {
+        "source": "/sms/vonage/a1b2c3d",
+        "api_keys": [{"api_key": "a1b2c3d", "signature_method": "sha256",
+                      "signature_secret": "${VONAGE_SIGNATURE_SECRET:-dev-vonage-signature-secret}"}],
+    }
+
+    def __init__(self, settings: VonageSettings, clock: Clock) -> None:
+        self.settings = settings
+        self._clock = clock
+        self._keys = {k.api_key: (k.signature_secret.reveal(), k.signature_method) for k in settings.api_keys}
+        self._token = None if settings.url_token is None else settings.url_token.reveal().encode("utf-8")
+
+    def verify(self, callback: RawCallback) -> VonageVerified:
+        scheme, _, token = callback.headers.get("authorization", "").strip().partition(" ")
+        if scheme.lower() == "bearer":
+            return self._verify_jwt(callback, token.strip())
+        if _api_of(callback) == "messages":
+            raise UnsignedMessagesError("missing_credentials", "Messages API callback: Authorization Bearer required")
+        try:
+            params = events.sms_params(callback)
+        except MalformedCallbackError as error:
+            if self.settings.allow_unsigned_sms:  # nothing to read a `sig` from: the URL token decides
+                return self._verify_unsigned(callback)
+            raise VerificationError("missing_credentials", f"sig cannot be read: {error}") from error
+        given = params.get(SIG)
+        if given is None:
+            if self.settings.allow_unsigned_sms:
+                return self._verify_unsigned(callback)
+            raise VerificationError("missing_credentials", "sig parameter: required (are signed webhooks on?)")
+        secrets = self._secrets(params.get("api-key"), "api-key parameter")
+        if not any(sms_signature_matches(params, given, secret, method) for secret, method in secrets):
+            raise VerificationError("bad_signature", "sig parameter: does not match")
+        stamp = params.get("timestamp", "").strip()
+        if not (stamp.isdigit() and stamp.isascii()) or len(stamp) > 12:
+            raise VerificationError("stale_timestamp", "timestamp parameter: required, UNIX seconds")
+        return VonageVerified(callback, signed_at=float(stamp), replay_key=f"sig:{given.strip().lower()}", api="sms")
+
+    def _verify_unsigned(self, callback: RawCallback) -> VonageVerified:
+        if callback.url_token is None or self._token is None:
+            raise VerificationError("missing_credentials", "unsigned callback: URL token required")
+        if not hmac.compare_digest(callback.url_token.encode("utf-8", "surrogatepass"), self._token):
+            raise VerificationError("bad_token", "callback URL token does not match")
+        # Nothing is signed, so there is no signed time: the receipt time stands in for the window check.
+        return VonageVerified(callback, signed_at=callback.received_at.timestamp(), api="sms")
+
+    def _verify_jwt(self, callback: RawCallback, token: str) -> VonageVerified:
+        try:
+            api_key = jwt_claims(token, None).get("api_key")
+        except ValueError as error:
+            raise VerificationError("bad_signature", "Authorization: not a JWT") from error
+        claims = None
+        for secret, _ in self._secrets(api_key, "api_key claim"):
+            try:
+                claims = jwt_claims(token, secret)
+                break
+            except ValueError:
+                continue
+        if claims is None:
+            raise VerificationError("bad_signature", "Authorization: JWT signature does not match")
+        if claims.get("iss", ISSUER) != ISSUER:
+            raise VerificationError("bad_signature", f"iss claim: must be {ISSUER}")
+        given = claims.get("payload_hash")
+        expected = payload_hash(callback.body).encode("ascii")
+        if not isinstance(given, str) or not hmac.compare_digest(given.lower().encode("utf-8", "replace"), expected):
+            raise VerificationError("bad_signature", "payload_hash claim: must be the body's SHA-256")
+        iat, exp = claims.get("iat"), claims.get("exp")
+        if isinstance(iat, bool) or not isinstance(iat, int | float) or not 0 <= iat < 1e11:
+            raise VerificationError("stale_timestamp", "iat claim: required, UNIX seconds")
+        if exp is not None and (isinstance(exp, bool) or not isinstance(exp, int | float) or exp <= self._clock.time()):
+            raise VerificationError("stale_timestamp", "exp claim: expired")
+        jti = claims.get("jti")
+        key = jti if isinstance(jti, str) and jti else token.rpartition(".")[2]
+        return VonageVerified(callback, signed_at=float(iat), replay_key=f"jwt:{key}", api="messages")
+
+    def _secrets(self, api_key: object, where: str) -> list[tuple[str, SignatureMethod]]:
+        """The named api key's secret, or every configured secret when the callback names none."""
+        if api_key is None and self._keys:
+            return list(self._keys.values())
+        found = self._keys.get(api_key) if isinstance(api_key, str) else None
+        if found is None:
+            raise VerificationError("unknown_access_key", f"{where}: not configured", status=403)
+        return [found]
+
+    def restore(self, callback: RawCallback) -> VonageVerified:
+        return VonageVerified(callback, api=_api_of(callback))
+
+    def parse(self, verified: VonageVerified) -> Parsed:
+        parse = events.messages_event if verified.api == "messages" else events.sms_event
+        return [parse(verified.raw, self.phone, include_raw=self.settings.include_raw)]
+
+    def accepted(self, verified: VonageVerified) -> Reply:
+        return _ACCEPTED
+
+    def rejected(self, error: CallbackError) -> Reply:
+        status = 503 if isinstance(error, UnsignedMessagesError) else error.status
+        return Reply(status, f"{error.reason}: {error}".encode(), "text/plain; charset=utf-8",
+                     {"X-Bridge-Reason": error.reason})
+
+    def sign(self, url: str, body: bytes, sample: str, now: float) -> Outgoing:
+        """Signed with the first api key: a JWT for `messages-*`, else `sig` (`sms-inbound` as GET,
+        `sms-dr-form` as a form, others JSON). Without api keys: unsigned, the URL token in the path."""
+        key = self.settings.api_keys[0] if self.settings.api_keys else None
+        if sample.startswith("messages"):
+            headers = {"content-type": JSON}
+            if key is not None:
+                claims = {"iat": int(now), "jti": hashlib.sha256(b"%f" % now + body).hexdigest()[:32], "iss": ISSUER,
+                          "payload_hash": payload_hash(body), "api_key": key.api_key,
+                          "application_id": SAMPLE_APPLICATION_ID}
+                headers["authorization"] = f"Bearer {encode_jwt(claims, key.signature_secret.reveal())}"
+            return Outgoing("POST", url, headers, body)
+        try:
+            params = orjson.loads(body)
+        except orjson.JSONDecodeError:
+            params = None
+        if not isinstance(params, dict) or not all(isinstance(v, str) for v in params.values()):
+            raise UsageError("an SMS API body must be a JSON object of string values")
+        if key is None:
+            parts = urlsplit(url)
+            url = urlunsplit(parts._replace(path=f"{parts.path.rstrip('/')}/{self.settings.url_token.reveal()}"
+                                            if self.settings.url_token else parts.path))
+        else:
+            nonce = hashlib.sha256(f"{sample}:{now}".encode()).hexdigest()
+            params.update({"api-key": key.api_key, "timestamp": str(int(now)),
+                           "nonce": f"{nonce[:8]}-{nonce[8:12]}-{nonce[12:16]}-{nonce[16:20]}-{nonce[20:32]}"})
+            params[SIG] = sign_params(params, key.signature_secret.reveal(), key.signature_method)
+        if sample == "sms-inbound":
+            return Outgoing("GET", f"{url}?{urlencode(params)}", {}, b"")
+        if sample == "sms-dr-form":
+            return Outgoing("POST", url, {"content-type": FORM}, urlencode(params).encode())
+        return Outgoing("POST", url, {"content-type": JSON}, orjson.dumps(params))
+
+
+def _api_of(callback: RawCallback) -> Api:
+    """`messages` for a JSON body with `message_uuid`; anything else is the SMS API."""
+    if callback.method == "GET" or callback.headers.get("content-type", JSON).split(";")[0].strip().lower() == FORM:
+        return "sms"
+    try:
+        document = orjson.loads(callback.body)
+    except orjson.JSONDecodeError:
+        return "sms"
+    return "messages" if isinstance(document, dict) and "message_uuid" in document else "sms"
