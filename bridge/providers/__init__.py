@@ -15,6 +15,7 @@ from bridge.providers.bird import BirdProvider
 from bridge.providers.nxcloud import NxCloudProvider
 from bridge.providers.plivo import PlivoProvider
 from bridge.providers.sinch import SinchProvider
+from bridge.providers.telnyx import TelnyxProvider
 from bridge.providers.tencent import TencentProvider
 from bridge.providers.twilio import TwilioProvider
 from bridge.providers.vonage import VonageProvider
@@ -28,6 +29,7 @@ PROVIDERS: dict[str, type[AnyProvider]] = {
         NxCloudProvider,
         BirdProvider,
         SinchProvider,
+        TelnyxProvider,
         PlivoProvider,
         TwilioProvider,
         VonageProvider,

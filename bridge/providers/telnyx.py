@@ -1,0 +1,341 @@
+"""Telnyx Messaging API v2: `message.sent` / `message.finalized` receipts and `message.received`, Ed25519-signed.
+
+Signature (providers-2.md §6.4, as every current Telnyx SDK verifies it): `telnyx-signature-ed25519`
+is the base64 of a pure Ed25519 signature, by the account's key pair, over the bytes of the
+`telnyx-timestamp` header as received, `|`, and the raw body. Verification needs only the
+account's public key (base64, from the portal). The timestamp (UNIX seconds) is the signed time
+the endpoint checks against the window; the signature (deterministic for a key, time and body)
+is the replay key. Signing needs the private key, which only Telnyx has: `signing_private_key`
+exists for development and tests (`bridge send`, `bridge dev`), never for production.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import uuid
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Annotated, Any, ClassVar, Final, Literal
+
+import orjson
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+from pydantic import AfterValidator, Field, model_validator
+
+from bridge.clock import Clock
+from bridge.errors import CallbackError, MalformedCallbackError, UsageError, VerificationError
+from bridge.events import DeliveryReceipt, EventType, InboundMessage, Status
+from bridge.providers.base import (
+    JSON,
+    BadReport,
+    InstanceSettings,
+    Outgoing,
+    Parsed,
+    Provider,
+    RawCallback,
+    Reply,
+    Sample,
+    Verified,
+)
+from bridge.providers.common import count, decimal_text, identifier, iso_time, load_json, optional_text, text_field
+from bridge.redact import Secret
+
+KIND: Final = "telnyx"
+SIGNATURE: Final = "telnyx-signature-ed25519"
+TIMESTAMP: Final = "telnyx-timestamp"
+REPLY_DEADLINE_SECONDS: Final = 1.5  # Telnyx wants a 2xx within 2 s
+MAX_RECIPIENTS: Final = 100
+_SPKI_PREFIX: Final = bytes.fromhex("302a300506032b6570032100")  # SubjectPublicKeyInfo of an Ed25519 key
+_PKCS8_PREFIX: Final = bytes.fromhex("302e020100300506032b657004220420")  # PrivateKeyInfo of an Ed25519 key
+
+_STATUS: Final = {
+    "delivered": Status.DELIVERED,
+    "delivery_failed": Status.UNDELIVERED,
+    "sending_failed": Status.UNDELIVERED,
+    "expired": Status.UNDELIVERED,
+    "cancelled": Status.UNDELIVERED,
+    "delivery_unconfirmed": Status.UNKNOWN,
+    "scheduled": Status.UNKNOWN,
+    "queued": Status.UNKNOWN,
+    "sending": Status.UNKNOWN,
+    "sent": Status.UNKNOWN,
+}
+RECEIPT_EVENTS: Final = frozenset({"message.sent", "message.finalized"})
+
+
+def _key_bytes(text: str, what: str, sizes: dict[int, bytes]) -> bytes:
+    try:
+        raw = base64.b64decode(text.strip(), validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise ValueError(f"{what} must be base64") from exc
+    prefix = sizes.get(len(raw))
+    if prefix is None or not raw.startswith(prefix):
+        raise ValueError(f"{what} must be the base64 of a 32-byte Ed25519 key (raw, or in its DER form)")
+    return raw[len(prefix):]
+
+
+def public_key(text: str) -> Ed25519PublicKey:
+    """The account's public key as the portal shows it (base64 of 32 bytes; SPKI DER accepted)."""
+    return Ed25519PublicKey.from_public_bytes(_key_bytes(text, "public_key", {32: b"", 44: _SPKI_PREFIX}))
+
+
+def private_key(text: str) -> Ed25519PrivateKey:
+    """A private key for signing: base64 of the 32-byte seed (PKCS#8 DER accepted)."""
+    return Ed25519PrivateKey.from_private_bytes(_key_bytes(text, "signing_private_key", {32: b"", 48: _PKCS8_PREFIX}))
+
+
+def _check_public_key(text: str) -> str:
+    public_key(text)
+    return text
+
+
+def _raw(key: Ed25519PublicKey) -> bytes:
+    return key.public_bytes(Encoding.Raw, PublicFormat.Raw)
+
+
+class TelnyxSettings(InstanceSettings):
+    """One Telnyx account: its webhook public key, and for development only a private key to sign with."""
+
+    kind: Literal["telnyx"] = "telnyx"
+    public_key: Annotated[str, AfterValidator(_check_public_key)]
+    signing_private_key: Annotated[Secret | None, Field(description="development and tests only")] = None
+    reply_deadline_seconds: Annotated[float | None, Field(gt=0, le=300)] = REPLY_DEADLINE_SECONDS
+    max_recipients: Annotated[int, Field(ge=1, le=10_000)] = MAX_RECIPIENTS
+
+    @model_validator(mode="after")
+    def _pair(self) -> TelnyxSettings:
+        if self.signing_private_key is not None:
+            signer = private_key(self.signing_private_key.reveal())
+            if _raw(signer.public_key()) != _raw(public_key(self.public_key)):
+                raise ValueError("signing_private_key does not belong to public_key")
+        return self
+
+
+def signed_message(timestamp: str, body: bytes) -> bytes:
+    """What Telnyx signs: the timestamp header as received, `|`, the raw body."""
+    return timestamp.encode("utf-8", "surrogatepass") + b"|" + body
+
+
+def _uuid(label: str, now: float) -> str:
+    return str(uuid.UUID(bytes=hashlib.sha256(f"{label}:{now!r}".encode()).digest()[:16], version=4))
+
+
+def _iso(now: float, seconds: float = 0.0) -> str:
+    return datetime.fromtimestamp(now - seconds, UTC).isoformat(timespec="milliseconds")
+
+
+_OURS: Final = {"phone_number": "+18445550001", "carrier": "TELNYX LLC", "line_type": "VoIP"}
+_THEIRS: Final = {"phone_number": "+18665550001", "carrier": "T-MOBILE USA, INC.", "line_type": "Wireless"}
+
+
+def _event(now: float, event_type: str, status: str) -> bytes:
+    """The API reference's delivery-update and inbound-message callbacks (as SMS), ids and times of now."""
+    inbound = event_type == "message.received"
+    sender, receiver = (_THEIRS, _OURS) if inbound else (_OURS, _THEIRS)
+    payload = {
+        "record_type": "message", "direction": "inbound" if inbound else "outbound", "id": _uuid("message", now),
+        "type": "SMS", "messaging_profile_id": "4000eba1-a0c0-4563-9925-b25e842a7cb6",
+        "organization_id": "b448f9cc-a842-4784-98e9-03c1a5872950", "from": sender,
+        "to": [{**receiver, "status": status}], "cc": [], "text": "Hello, World!", "media": [],
+        "webhook_url": "https://www.example.com/hooks", "webhook_failover_url": "https://backup.example.com/hooks",
+        "encoding": "GSM-7", "parts": 1, "tags": ["Greetings"], "cost": {"amount": "0.0051", "currency": "USD"},
+        "received_at": _iso(now, 0 if inbound else 2), "sent_at": None if inbound else _iso(now, 1),
+        "completed_at": _iso(now) if event_type == "message.finalized" else None, "valid_until": None, "errors": [],
+    }
+    return orjson.dumps({"data": {"record_type": "event", "id": _uuid(event_type, now), "event_type": event_type,
+                                  "occurred_at": _iso(now), "payload": payload},
+                         "meta": {"attempt": 1, "delivered_to": "https://www.example.com/hooks"}})
+
+
+def _price(cost: Any, where: str) -> str | None:
+    """`cost.amount`, a string or a number (both occur in Telnyx's samples), as a plain decimal."""
+    if cost is None:
+        return None
+    if not isinstance(cost, dict):
+        raise MalformedCallbackError("invalid_field", f"{where}: must be an object")
+    amount = cost.get("amount")
+    if isinstance(amount, float):  # JSON has no inf or nan; repr keeps what was written, "f" avoids 1e-05
+        return decimal_text(format(Decimal(repr(amount)), "f"), where=f"{where}.amount")
+    return decimal_text(optional_text(cost, "amount", where=f"{where}."), where=f"{where}.amount")
+
+
+def _number(party: Any, where: str) -> str | None:
+    """A party's number: `{"phone_number": ...}` (current schema) or a plain string (2019 samples)."""
+    if party is None or isinstance(party, str):
+        return party or None
+    if isinstance(party, dict):
+        return optional_text(party, "phone_number", where=f"{where}.")
+    raise MalformedCallbackError("invalid_field", f"{where}: must be an object or a string")
+
+
+_ACCEPTED: Final = Reply(200, b"", "text/plain; charset=utf-8")
+
+
+class TelnyxProvider(Provider[TelnyxSettings, Verified]):
+    """Telnyx messaging webhooks of one account."""
+
+    kind: ClassVar[str] = KIND
+    title: ClassVar[str] = "Telnyx"
+    settings_model: ClassVar[type[InstanceSettings]] = TelnyxSettings
+    safe_headers: ClassVar[frozenset[str]] = frozenset({TIMESTAMP})
+    timestamped: ClassVar[bool] = True
+    samples: ClassVar[Sequence[Sample]] = (
+        Sample("finalized", EventType.DELIVERY_RECEIPT, "message.finalized: delivered",
+               lambda now: _event(now, "message.finalized", "delivered")),
+        Sample("sent", EventType.DELIVERY_RECEIPT, "message.sent: handed to the carrier",
+               lambda now: _event(now, "message.sent", "sent")),
+        Sample("received", EventType.INBOUND_MESSAGE, "message.received: an inbound SMS",
+               lambda now: _event(now, "message.received", "webhook_delivered")),
+    )
+    dev_instance: ClassVar[dict[str, Any]] = {  # the RFC 8032 test key 1: well known, development only
+        "public_key": "${TELNYX_PUBLIC_KEY:-11qYAYKxCrfVS/7TyWQHOg7hcvPapiMlrwIaaPcHURo=}",
+        "signing_private_key": "${TELNYX_SIGNING_PRIVATE_KEY:-nWGxne/9WmC6hEr0kuwsxERJxWl7MmkZcDusAxyuf2A=}",
+    }
+
+    def __init__(self, settings: TelnyxSettings, clock: Clock) -> None:
+        self.settings = settings
+        self._key = public_key(settings.public_key)
+        secret = settings.signing_private_key
+        self._signer = private_key(secret.reveal()) if secret is not None else None
+
+    def verify(self, callback: RawCallback) -> Verified:
+        given, timestamp = callback.headers.get(SIGNATURE, ""), callback.headers.get(TIMESTAMP, "")
+        for name, value in ((SIGNATURE, given), (TIMESTAMP, timestamp)):
+            if not value:
+                raise VerificationError("missing_credentials", f"header {name}: required")
+        try:
+            signature = base64.b64decode(given.strip().encode("ascii"), validate=True)
+        except (binascii.Error, UnicodeEncodeError, ValueError) as exc:
+            raise VerificationError("bad_signature", f"header {SIGNATURE}: must be base64") from exc
+        if len(signature) != 64:
+            raise VerificationError("bad_signature", f"header {SIGNATURE}: must be a 64-byte Ed25519 signature")
+        try:
+            self._key.verify(signature, signed_message(timestamp, callback.body))
+        except InvalidSignature as exc:
+            raise VerificationError("bad_signature", f"header {SIGNATURE}: does not match") from exc
+        if not (timestamp.isdigit() and timestamp.isascii()) or len(timestamp) > 12:
+            raise VerificationError("stale_timestamp", f"header {TIMESTAMP}: must be UNIX seconds")
+        replay_key = base64.b64encode(signature).decode("ascii")  # canonical: one key per signature
+        return Verified(callback, signed_at=float(int(timestamp)), replay_key=replay_key)
+
+    def restore(self, callback: RawCallback) -> Verified:
+        return Verified(callback)
+
+    def parse(self, verified: Verified) -> Parsed:
+        document = load_json(verified.raw.body)
+        data = document.get("data") if isinstance(document, dict) else None
+        if not isinstance(data, dict):
+            raise MalformedCallbackError("wrong_shape", "body must be a JSON object with a data object")
+        event_type = text_field(data, "event_type", where="data.")
+        if event_type not in RECEIPT_EVENTS and event_type != "message.received":
+            raise MalformedCallbackError("unsupported_callback", "data.event_type: must be message.sent, "
+                                         "message.finalized or message.received")
+        occurred_at = iso_time(text_field(data, "occurred_at", where="data."), where="data.occurred_at")
+        payload = data.get("payload")
+        if not isinstance(payload, dict):
+            raise MalformedCallbackError("wrong_shape", "data.payload: must be an object")
+        raw = data if self.settings.include_raw else None
+        if event_type == "message.received":
+            return [self._inbound(payload, occurred_at, verified, raw)]
+        return self._receipts(payload, occurred_at, verified, raw)
+
+    def _receipts(self, payload: dict[str, Any], occurred_at: datetime, verified: Verified,
+                  raw: dict[str, Any] | None) -> Parsed:
+        where = "data.payload."
+        message_id = identifier(payload, "id", where=where)
+        recipients = payload.get("to")
+        if not isinstance(recipients, list) or not recipients:
+            raise MalformedCallbackError("wrong_shape", f"{where}to: must be a non-empty array")
+        if len(recipients) > self.settings.max_recipients:
+            raise MalformedCallbackError("too_many_reports", f"{where}to: more than {self.settings.max_recipients}")
+        sender = _number(payload.get("from"), f"{where}from")
+        segments = count(optional_text(payload, "parts", where=where), where=f"{where}parts")
+        price = _price(payload.get("cost"), f"{where}cost")
+        detail = self._errors(payload.get("errors"))
+        items: list[DeliveryReceipt | BadReport] = []
+        for i, entry in enumerate(recipients):
+            at = f"{where}to[{i}]"
+            try:
+                if not isinstance(entry, dict):
+                    raise MalformedCallbackError("wrong_shape", f"{at}: must be an object")
+                to = self.phone(identifier(entry, "phone_number", where=f"{at}."))
+                status = text_field(entry, "status", where=f"{at}.")
+            except MalformedCallbackError as error:
+                items.append(BadReport(i, entry, error))
+                continue
+            items.append(DeliveryReceipt(
+                provider=KIND,
+                # a group message has one id for several recipients: the recipient keeps their events apart
+                message_id=message_id if len(recipients) == 1 else f"{message_id}:{to.number}",
+                status=_STATUS.get(status.strip().lower(), Status.UNKNOWN),
+                status_code=status,
+                status_detail=detail,
+                to=to.number,
+                region=to.region,
+                from_=self.phone(sender).number if sender else None,
+                occurred_at=occurred_at,
+                received_at=verified.raw.received_at,
+                segments=segments,
+                price=price,
+                raw=raw,
+            ))
+        return items
+
+    @staticmethod
+    def _errors(errors: Any) -> str | None:
+        """The first of `errors[]` as `<code> <title>` (Telnyx's messaging error), verbatim parts."""
+        if not isinstance(errors, list) or not errors or not isinstance(errors[0], dict):
+            return None
+        first = errors[0]
+        parts = [optional_text(first, "code", where="data.payload.errors[0]."),
+                 optional_text(first, "title", where="data.payload.errors[0].")
+                 or optional_text(first, "detail", where="data.payload.errors[0].")]
+        return " ".join(p for p in parts if p) or None
+
+    def _inbound(self, payload: dict[str, Any], occurred_at: datetime, verified: Verified,
+                 raw: dict[str, Any] | None) -> InboundMessage:
+        where = "data.payload."
+        party = payload.get("from")
+        if isinstance(party, dict):
+            sender = self.phone(identifier(party, "phone_number", where=f"{where}from."))  # the record key
+        elif isinstance(party, str) or party is None:
+            sender = self.phone(identifier(payload, "from", where=where))
+        else:
+            raise MalformedCallbackError("invalid_field", f"{where}from: must be an object or a string")
+        recipients = payload.get("to")
+        first = recipients[0] if isinstance(recipients, list) and recipients else recipients
+        receiver = _number(first, f"{where}to[0]" if isinstance(recipients, list) else f"{where}to")
+        return InboundMessage(
+            provider=KIND,
+            message_id=identifier(payload, "id", where=where),
+            from_=sender.number,
+            region=sender.region,
+            to=self.phone(receiver).number if receiver else None,
+            text=optional_text(payload, "text", where=where) or "",  # null for an MMS with media only
+            occurred_at=occurred_at,
+            received_at=verified.raw.received_at,
+            segments=count(optional_text(payload, "parts", where=where), where=f"{where}parts"),
+            price=_price(payload.get("cost"), f"{where}cost"),
+            raw=raw,
+        )
+
+    def accepted(self, verified: Verified) -> Reply:
+        return _ACCEPTED
+
+    def rejected(self, error: CallbackError) -> Reply:
+        """Telnyx's API error shape; Telnyx retries what is not a 2xx in time (3 tries, then the failover URL)."""
+        return Reply(error.status, orjson.dumps({"errors": [{"code": error.reason, "title": str(error)}]}), JSON)
+
+    def sign(self, url: str, body: bytes, sample: str, now: float) -> Outgoing:
+        """What Telnyx would send, signed with `signing_private_key` (development and tests only)."""
+        if self._signer is None:
+            raise UsageError(f"telnyx instance '{self.settings.name}' has no signing_private_key: only Telnyx can "
+                             "sign its webhooks; set one (with its public_key) on a development instance")
+        timestamp = str(int(now))
+        signature = self._signer.sign(signed_message(timestamp, body))
+        headers = {"content-type": JSON, SIGNATURE: base64.b64encode(signature).decode("ascii"), TIMESTAMP: timestamp}
+        return Outgoing("POST", url, headers, body)
