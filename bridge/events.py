@@ -26,14 +26,18 @@ class Status(StrEnum):
     UNKNOWN = "unknown"
 
 
-def event_id(provider: str, type_: EventType, message_key: str, status_code: str, occurred_at: datetime) -> str:
+def event_id(
+    provider: str, type_: EventType, message_key: str, status_code: str, occurred_at: datetime | None
+) -> str:
     """A deterministic event id: the same provider record always gives the same id.
 
     sha256 over the five inputs as a JSON array (unambiguous whatever they contain), first 128 bits as 32 hex digits.
     `message_key` is the provider's message id, or a stand-in derived from the record where the
-    provider gives none (see each provider's parse()).
+    provider gives none (see each provider's parse()). `occurred_at` is None where the provider
+    sends no event time (the id must not change with the time of a retry).
     """
-    material = orjson.dumps([provider, type_.value, message_key, status_code, format_time(occurred_at)])
+    moment = None if occurred_at is None else format_time(occurred_at)
+    material = orjson.dumps([provider, type_.value, message_key, status_code, moment])
     return hashlib.sha256(material).hexdigest()[:32]
 
 
@@ -63,12 +67,14 @@ class DeliveryReceipt:
     price: str | None
     raw: dict[str, Any] | None = field(default=None, compare=False)
     region: str | None = None  # ISO 3166-1 alpha-2 of `to`, when it is a valid number
+    provider_time: bool = True  # False: the provider sends no event time; occurred_at is when we received it
 
     type: EventType = field(default=EventType.DELIVERY_RECEIPT, init=False)
 
     @property
     def id(self) -> str:
-        return event_id(self.provider, self.type, self.message_id, self.status_code, self.occurred_at)
+        moment = self.occurred_at if self.provider_time else None
+        return event_id(self.provider, self.type, self.message_id, self.status_code, moment)
 
     @property
     def key(self) -> str:
@@ -96,6 +102,7 @@ class InboundMessage:
     raw: dict[str, Any] | None = field(default=None, compare=False)
     status_code: str = ""
     region: str | None = None  # ISO 3166-1 alpha-2 of `from_`, when it is a valid number
+    provider_time: bool = True  # False: the provider sends no event time; occurred_at is when we received it
 
     type: EventType = field(default=EventType.INBOUND_MESSAGE, init=False)
 
@@ -107,7 +114,8 @@ class InboundMessage:
             # No provider id (Tencent replies): the sender, receiver and text stand in for one.
             digest = hashlib.sha256(self.text.encode("utf-8")).hexdigest()[:16]
             message_key = f"{self.from_}|{self.to or ''}|{digest}"
-        return event_id(self.provider, self.type, message_key, self.status_code, self.occurred_at)
+        moment = self.occurred_at if self.provider_time else None
+        return event_id(self.provider, self.type, message_key, self.status_code, moment)
 
     @property
     def key(self) -> str:

@@ -89,7 +89,10 @@ async def _consume(consumer: AIOKafkaConsumer, stop: asyncio.Event, out: TextIO,
     loop = asyncio.get_running_loop()
     probe_at = loop.time() + PROBE_SECONDS
     while not stop.is_set():
-        batches = await consumer.getmany(timeout_ms=500)
+        try:
+            batches = await consumer.getmany(timeout_ms=500)
+        except (KafkaError, OSError):
+            return
         for records in batches.values():
             for record in records:
                 print(render(record.topic, record.key, record.value, pretty=pretty), file=out, flush=True)
@@ -103,6 +106,7 @@ async def _consume(consumer: AIOKafkaConsumer, stop: asyncio.Event, out: TextIO,
 
 
 async def _close(consumer: AIOKafkaConsumer) -> None:
-    with contextlib.suppress(KafkaError, OSError, RuntimeError, TimeoutError):
+    # aiokafka's stop() re-raises the CancelledError of its own fetch task when the broker is gone.
+    with contextlib.suppress(KafkaError, OSError, RuntimeError, TimeoutError, asyncio.CancelledError):
         async with asyncio.timeout(5):
             await consumer.stop()

@@ -1,0 +1,135 @@
+"""The CLI as a newcomer meets it: every mistake is one clear line and a documented exit code, never a traceback."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from bridge.broker import EmbeddedBroker, free_port
+from bridge.tail import render
+from tests.conftest import ROOT, config_dict
+
+pytestmark = pytest.mark.integration
+
+
+def cli(*argv: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "bridge", *argv], capture_output=True, text=True, timeout=timeout,
+                          cwd=ROOT)
+
+
+def one_clear_line(result: subprocess.CompletedProcess[str], code: int, *words: str) -> None:
+    assert result.returncode == code, (result.returncode, result.stdout, result.stderr)
+    assert "Traceback" not in result.stderr + result.stdout
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("sms-bridge: "), result.stderr
+    for word in words:
+        assert word in lines[0], lines[0]
+
+
+def test_send_to_a_closed_port_says_it_cannot_reach_the_bridge() -> None:
+    one_clear_line(cli("send", "nxcloud-dev", "--url", f"http://127.0.0.1:{free_port()}"), 3, "cannot reach")
+
+
+@pytest.mark.parametrize("url", ["not a url", "ftp://example.com", "http://"])
+def test_send_to_a_bad_url_says_what_a_url_looks_like(url: str) -> None:
+    one_clear_line(cli("send", "tencent-dev", "--url", url), 2, "--url")
+
+
+def test_send_with_a_missing_body_file_names_the_file(tmp_path: Path) -> None:
+    one_clear_line(cli("send", "tencent-dev", "--body", str(tmp_path / "missing.json")), 2, "missing.json")
+
+
+def test_send_to_an_unknown_instance_lists_the_instances() -> None:
+    one_clear_line(cli("send", "no-such-instance"), 2, "tencent-dev", "nxcloud-dev")
+
+
+def test_send_with_an_unknown_sample_lists_the_samples() -> None:
+    one_clear_line(cli("send", "nxcloud-dev", "--action", "nope"), 2, "dr", "mo")
+
+
+def test_send_prints_the_reason_the_bridge_gave(broker, bridge_process, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    bridge = bridge_process(config_dict(broker.bootstrap))
+    wrong = config_dict(broker.bootstrap)
+    wrong["providers"][1]["access_keys"][0]["secret"] = "not-the-secret"
+    path = tmp_path / "wrong.yaml"
+    path.write_text(yaml.safe_dump(wrong), "utf-8")
+    result = cli("send", "nxcloud-test", "--config", str(path), "--url", bridge.url)
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert result.stdout.splitlines()[0] == "HTTP 401"
+    assert "reason: bad_signature" in result.stdout
+
+
+def test_check_config_reports_one_problem_per_cause_and_suggests_the_nearest_key(tmp_path: Path) -> None:
+    document = config_dict()
+    document["providers"][0]["url_token"] = "${UNSET_FOR_THIS_TEST}"
+    document["server"]["max_body_byte"] = 1
+    path = tmp_path / "bad.yaml"
+    path.write_text(yaml.safe_dump(document), "utf-8")
+    result = cli("check-config", str(path))
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert "2 problem(s)" in result.stderr
+    assert "UNSET_FOR_THIS_TEST is not set" in result.stderr and "did you mean 'max_body_bytes'" in result.stderr
+
+
+def test_check_config_of_a_missing_file_is_one_clear_line(tmp_path: Path) -> None:
+    result = cli("check-config", str(tmp_path / "none.yaml"))
+    assert result.returncode == 2 and "cannot read none.yaml" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_dev_on_a_port_in_use_says_so_before_starting_anything() -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        one_clear_line(cli("dev", "--port", str(port)), 2, f"port {port} is in use")
+
+
+def test_tail_waits_for_the_broker_says_when_it_is_gone_and_back_and_does_not_flood(tmp_path: Path) -> None:
+    port = free_port()
+    out = tmp_path / "tail.out"
+    with open(out, "wb") as sink:
+        tail = subprocess.Popen([sys.executable, "-m", "bridge", "tail", "--bootstrap", f"127.0.0.1:{port}"],
+                                stdout=sink, stderr=subprocess.STDOUT, cwd=ROOT,
+                                env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    broker = EmbeddedBroker(port=port)
+    try:
+        time.sleep(3)
+        text = out.read_text()
+        assert "is not reachable; retrying" in text and len(text.splitlines()) <= 2, text  # no flood, backing off
+        broker.start()
+        broker.create_topics(["sms.delivery-receipts", "sms.inbound-messages", "sms.bridge.dead-letter"])
+        wait_for_text(out, "waiting for records on sms.delivery-receipts")
+        broker.kill()
+        wait_for_text(out, "lost the broker")
+        broker.start()
+        wait_for_text(out, "is back")
+        lines = out.read_text().splitlines()
+        assert len(lines) <= 8 and "Traceback" not in "\n".join(lines), lines
+    finally:
+        tail.send_signal(signal.SIGINT)
+        assert tail.wait(timeout=20) == 0
+        broker.stop()
+
+
+def wait_for_text(path: Path, text: str, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if text in path.read_text():
+            return
+        time.sleep(0.2)
+    raise AssertionError(f"{text!r} not printed within {timeout} s:\n{path.read_text()}")
+
+
+def test_tail_renders_colour_and_indented_json_only_for_a_terminal() -> None:
+    value = b'{"type":"sms.delivery_receipt","id":"1","data":{"status":"delivered","to":"+1"}}'
+    plain = render("sms.delivery-receipts", b"k", value)
+    pretty = render("sms.delivery-receipts", b"k", value, pretty=True)
+    assert "\x1b[" not in plain and "\x1b[" in pretty and '\n  "data"' in pretty
