@@ -279,6 +279,7 @@ class TwilioProvider(Provider[TwilioSettings, TwilioVerified]):
             status_detail=optional_text(record, "ErrorCode") or None,
             to=to.number,
             region=to.region,
+            provider_time=False,  # Twilio sends no event time: the id must not change with a retry
             from_=self._party(sender).number if sender else None,
             occurred_at=received,
             received_at=received,
@@ -300,6 +301,7 @@ class TwilioProvider(Provider[TwilioSettings, TwilioVerified]):
             message_id=message_id,
             from_=sender.number,
             region=sender.region,
+            provider_time=False,
             to=self._party(receiver).number if receiver else None,
             text=text,
             occurred_at=received,

@@ -460,3 +460,13 @@ def test_auth_tokens_are_required_secret_and_masked() -> None:
         TwilioSettings.model_validate({"kind": "twilio", "name": "x", "path": "/x", "auth_tokens": []})
     settings_ = make_provider().settings
     assert TOKEN not in repr(settings_) and TOKEN not in str(settings_.model_dump())
+
+
+def test_a_retried_callback_keeps_its_event_id_although_received_later() -> None:
+    provider = make_provider()
+    body = next(s for s in provider.samples if s.name == "status").body(NOW)
+    request = provider.sign(URL, body, "status", NOW)
+    first = from_outgoing(request)
+    retry = replace(first, received_at=datetime.fromtimestamp(NOW + 900, UTC))  # Twilio sends no event time
+    [one], [two] = events(provider, first), events(provider, retry)
+    assert one.occurred_at != two.occurred_at and one.id == two.id
