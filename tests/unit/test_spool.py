@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import yaml
 
 from bridge.envelope import KafkaRecord
 from bridge.events import EventType
@@ -229,3 +230,12 @@ def test_spool_settings_reject_unknown_keys_and_need_a_path() -> None:
         SpoolSettings.model_validate({})
     with pytest.raises(ValueError, match="extra"):
         SpoolSettings.model_validate({"path": "/x", "max_size": 1})
+
+
+def test_the_example_configuration_documents_every_spool_key_with_a_valid_value() -> None:
+    text = (Path(__file__).parent.parent.parent / "config" / "bridge.example.yaml").read_text("utf-8")
+    block = text.split("\n# spool:\n", 1)[1]
+    lines = [line.removeprefix("# ") for line in block.splitlines() if line.startswith("#   ")]
+    documented = yaml.safe_load("\n".join(lines))
+    assert set(documented) == set(SpoolSettings.model_fields)
+    assert SpoolSettings.model_validate(documented) == SpoolSettings(path=documented["path"])  # the defaults
