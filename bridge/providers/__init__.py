@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from bridge.clock import Clock
+from bridge.providers.alibaba import AlibabaProvider
 from bridge.providers.base import InstanceSettings, Provider
 from bridge.providers.bird import BirdProvider
 from bridge.providers.nxcloud import NxCloudProvider
@@ -31,6 +32,7 @@ PROVIDERS: dict[str, type[AnyProvider]] = {
         SinchProvider,
         TelnyxProvider,
         PlivoProvider,
+        AlibabaProvider,
         TwilioProvider,
         VonageProvider,
     )

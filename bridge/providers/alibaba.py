@@ -1,0 +1,214 @@
+"""Alibaba Cloud SMS HTTP batch push: SmsReport receipts and SmsUp messages, JSON arrays, unsigned.
+
+Alibaba signs nothing. A callback is authentic when its URL carries the instance's secret token
+(last path segment or `token` query parameter) and, if configured, its source address lies in
+the instance's allowlist (the endpoint checks that). Each element of the array is told apart by
+its own shape: a report has `success`, an inbound message has `content` (the two push types have
+no required field in common, and one URL may be configured for both). An element that cannot be
+understood is dead-lettered alone; the others are published. Alibaba waits 700 ms for an answer:
+the instance's reply deadline stays under it.
+"""
+
+from __future__ import annotations
+
+import hmac
+import re
+from collections.abc import Sequence
+from datetime import datetime, timedelta, timezone
+from typing import Annotated, Any, ClassVar, Final, Literal
+from urllib.parse import urlsplit, urlunsplit
+from zoneinfo import ZoneInfo
+
+import orjson
+from pydantic import AfterValidator, Field, field_validator
+
+from bridge.clock import Clock
+from bridge.errors import CallbackError, MalformedCallbackError, VerificationError
+from bridge.events import DeliveryReceipt, EventType, InboundMessage, Status
+from bridge.phones import check_region
+from bridge.providers.base import (
+    BadReport,
+    InstanceSettings,
+    Outgoing,
+    Parsed,
+    Provider,
+    RawCallback,
+    Reply,
+    Sample,
+    Verified,
+)
+from bridge.providers.common import count, identifier, load_json, local_time, optional_text, text_field
+from bridge.redact import Secret
+
+KIND: Final = "alibaba"
+MAX_REPORTS: Final = 1000
+MIN_TOKEN_LENGTH: Final = 16
+ALIBABA_TIMEOUT_SECONDS: Final = 0.7  # Alibaba's answer timeout: later counts as a failure, retried
+REPLY_DEADLINE_SECONDS: Final = 0.6
+
+# `20170901000000`, as a community copy of the old SmsUp page shows it
+_COMPACT_TIME: Final = re.compile(r"([0-9]{4})([0-9]{2})([0-9]{2})([0-9]{2})([0-9]{2})([0-9]{2})")
+
+
+class AlibabaSettings(InstanceSettings):
+    """One Alibaba Cloud SMS account's HTTP batch push (SmsReport and SmsUp)."""
+
+    kind: Literal["alibaba"] = "alibaba"
+    url_token: Annotated[Secret, Field(description=f"at least {MIN_TOKEN_LENGTH} characters")]
+    max_reports: Annotated[int, Field(ge=1, le=100_000)] = MAX_REPORTS
+    default_region: Annotated[str | None, AfterValidator(lambda r: r if r is None else check_region(r))] = "CN"
+    reply_deadline_seconds: Annotated[float, Field(gt=0, lt=ALIBABA_TIMEOUT_SECONDS)] = REPLY_DEADLINE_SECONDS
+
+    @field_validator("url_token")
+    @classmethod
+    def _long_enough(cls, token: Secret) -> Secret:
+        if len(token.reveal()) < MIN_TOKEN_LENGTH:
+            raise ValueError(f"must be at least {MIN_TOKEN_LENGTH} characters")
+        return token
+
+
+def _reply(status: int, code: int, msg: str, reason: str | None = None) -> Reply:
+    headers = {} if reason is None else {"X-Bridge-Reason": reason}
+    return Reply(status, orjson.dumps({"code": code, "msg": msg}), "application/json", headers)
+
+
+_ACCEPTED: Final = _reply(200, 0, "接收成功")  # Alibaba checks only that `code` is a number
+_CST: Final = timezone(timedelta(hours=8))
+
+
+def _local(now: float) -> str:
+    return datetime.fromtimestamp(now, _CST).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def _report_sample(now: float) -> bytes:
+    """The documented SmsReport sample (one receipt), with a real number and times around `now`."""
+    return orjson.dumps([{
+        "phone_number": "13800138000", "send_time": _local(now - 5), "report_time": _local(now), "success": True,
+        "err_code": "DELIVERED", "err_msg": "用户接收成功", "sms_size": "1", "biz_id": f"{int(now * 1000)}^0",
+        "out_id": "67890",
+    }])
+
+
+def _up_sample(now: float) -> bytes:
+    """The documented SmsUp sample (one message), with a real number, a time and an id from `now`."""
+    return orjson.dumps([{
+        "phone_number": "13800138000", "content": "退订", "send_time": _local(now), "dest_code": "1234",
+        "sequence_id": str(int(now * 1000)),
+    }])
+
+
+class AlibabaProvider(Provider[AlibabaSettings, Verified]):
+    """Alibaba Cloud SMS SmsReport and SmsUp pushes for one instance."""
+
+    kind: ClassVar[str] = KIND
+    title: ClassVar[str] = "Alibaba Cloud SMS"
+    settings_model: ClassVar[type[InstanceSettings]] = AlibabaSettings
+    samples: ClassVar[Sequence[Sample]] = (
+        Sample("dr", EventType.DELIVERY_RECEIPT, "an SmsReport push with one receipt (the documented sample)",
+               _report_sample),
+        Sample("mo", EventType.INBOUND_MESSAGE, "an SmsUp push with one inbound message (the documented sample)",
+               _up_sample),
+    )
+    dev_instance: ClassVar[dict[str, Any]] = {
+        "source": "/sms/alibaba/dev",
+        "url_token": "${ALIBABA_URL_TOKEN:-dev-alibaba-token-0123456789}",
+        "default_region": "CN",
+        "reply_deadline_seconds": REPLY_DEADLINE_SECONDS,
+    }
+
+    def __init__(self, settings: AlibabaSettings, clock: Clock) -> None:
+        self.settings = settings
+        self._token = settings.url_token.reveal().encode("utf-8")
+        self._zone = ZoneInfo(settings.timezone)
+
+    def verify(self, callback: RawCallback) -> Verified:
+        if callback.url_token is None:
+            raise VerificationError("missing_credentials", "callback URL carries no token")
+        if not hmac.compare_digest(callback.url_token.encode("utf-8", "surrogatepass"), self._token):
+            raise VerificationError("bad_token", "callback URL token does not match")
+        return Verified(callback)
+
+    def restore(self, callback: RawCallback) -> Verified:
+        return Verified(callback)
+
+    def parse(self, verified: Verified) -> Parsed:
+        document = load_json(verified.raw.body)
+        if not isinstance(document, list) or not document:
+            raise MalformedCallbackError("wrong_shape", "body must be a non-empty JSON array of reports")
+        if len(document) > self.settings.max_reports:
+            raise MalformedCallbackError("too_many_reports", f"more than {self.settings.max_reports} reports")
+        return [self._item(report, index, verified) for index, report in enumerate(document)]
+
+    def _item(self, report: Any, index: int, verified: Verified) -> DeliveryReceipt | InboundMessage | BadReport:
+        try:
+            if not isinstance(report, dict):
+                raise MalformedCallbackError("wrong_shape", f"[{index}]: must be an object")
+            if "success" in report:
+                return self._receipt(report, f"[{index}].", verified)
+            if "content" in report:
+                return self._inbound(report, f"[{index}].", verified)
+            raise MalformedCallbackError(
+                "wrong_shape", f"[{index}]: neither an SmsReport (success) nor an SmsUp (content) report"
+            )
+        except MalformedCallbackError as error:
+            return BadReport(index, report, error)
+
+    def _receipt(self, report: dict[str, Any], where: str, callback: Verified) -> DeliveryReceipt:
+        success = report["success"]
+        if not isinstance(success, bool):
+            raise MalformedCallbackError("invalid_field", f"{where}success: must be true or false")
+        biz_id = identifier(report, "biz_id", where=where)
+        number = identifier(report, "phone_number", where=where)
+        to = self.phone(number)
+        return DeliveryReceipt(
+            provider=KIND,
+            message_id=f"{biz_id}:{number}",  # BizId is shared by every number of one send request
+            status=Status.DELIVERED if success else Status.UNDELIVERED,
+            status_code=text_field(report, "err_code", where=where),
+            status_detail=optional_text(report, "err_msg", where=where) or None,
+            to=to.number,
+            region=to.region,
+            from_=None,
+            occurred_at=self._time(report, "report_time", where),
+            received_at=callback.raw.received_at,
+            segments=count(optional_text(report, "sms_size", where=where), where=f"{where}sms_size"),
+            price=None,
+            raw=report if self.settings.include_raw else None,
+        )
+
+    def _inbound(self, report: dict[str, Any], where: str, callback: Verified) -> InboundMessage:
+        sequence_id = identifier(report, "sequence_id", where=where)  # a string, or a number in older docs
+        sender = self.phone(identifier(report, "phone_number", where=where))  # the record key
+        return InboundMessage(
+            provider=KIND,
+            message_id=sequence_id,
+            from_=sender.number,
+            region=sender.region,
+            to=optional_text(report, "dest_code", where=where) or None,  # the extension replied to, verbatim
+            text=text_field(report, "content", where=where),
+            occurred_at=self._time(report, "send_time", where),
+            received_at=callback.raw.received_at,
+            segments=None,
+            price=None,
+            raw=report if self.settings.include_raw else None,
+        )
+
+    def _time(self, report: dict[str, Any], name: str, where: str) -> datetime:
+        """`yyyy-MM-dd HH:mm:ss` (or compact `yyyyMMddHHmmss`) in the instance's zone -> aware UTC."""
+        text = text_field(report, name, where=where)
+        compact = _COMPACT_TIME.fullmatch(text)
+        if compact:
+            text = "{}-{}-{} {}:{}:{}".format(*compact.groups())
+        return local_time(text, self._zone, where=f"{where}{name}")
+
+    def accepted(self, verified: Verified) -> Reply:
+        return _ACCEPTED
+
+    def rejected(self, error: CallbackError) -> Reply:
+        return _reply(error.status, error.status, f"{error.reason}: {error}", error.reason)
+
+    def sign(self, url: str, body: bytes, sample: str, now: float) -> Outgoing:
+        """Alibaba signs nothing: the instance's token goes in the URL's last path segment."""
+        parts = urlsplit(url)
+        path = parts.path.rstrip("/") + "/" + self.settings.url_token.reveal()
+        return Outgoing("POST", urlunsplit(parts._replace(path=path)), {"content-type": "application/json"}, body)
