@@ -233,6 +233,7 @@ class PlivoProvider(Provider[PlivoSettings, PlivoVerified]):
         status_code = text_field(fields, "Status")
         to = self.phone(text_field(fields, "To"), international=True)
         sender = _present(fields, "From")
+        occurred_at = self._latest(fields)
         return DeliveryReceipt(
             provider=KIND,
             message_id=identifier(fields, "MessageUUID"),
@@ -242,11 +243,12 @@ class PlivoProvider(Provider[PlivoSettings, PlivoVerified]):
             to=to.number,
             region=to.region,
             from_=self.phone(sender, international=True).number if sender else None,
-            occurred_at=self._latest(fields, callback),
+            occurred_at=occurred_at or callback.raw.received_at,
             received_at=callback.raw.received_at,
             segments=count(_present(fields, "Units"), where="Units"),
             price=decimal_text(_present(fields, "TotalRate"), where="TotalRate"),
             raw=fields if self.settings.include_raw else None,
+            provider_time=occurred_at is not None,
         )
 
     def _inbound(self, fields: dict[str, Any], callback: Verified) -> InboundMessage:
@@ -267,12 +269,13 @@ class PlivoProvider(Provider[PlivoSettings, PlivoVerified]):
             segments=count(_present(fields, "Units"), where="Units"),
             price=decimal_text(_present(fields, "TotalRate"), where="TotalRate"),
             raw=fields if self.settings.include_raw else None,
+            provider_time=False,  # the event id must not change with the time of a retry
         )
 
-    def _latest(self, fields: dict[str, Any], callback: Verified) -> datetime:
-        """The latest of the callback's times: when its status was reached (the receipt time if none)."""
+    def _latest(self, fields: dict[str, Any]) -> datetime | None:
+        """The latest of the callback's times: when its status was reached (None if it has none)."""
         times = [local_time(t, self._zone, where=n) for n in TIME_FIELDS if (t := _present(fields, n))]
-        return max(times, default=callback.raw.received_at)
+        return max(times, default=None)
 
     def accepted(self, verified: PlivoVerified) -> Reply:
         return _ACCEPTED

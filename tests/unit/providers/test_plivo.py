@@ -346,6 +346,7 @@ def test_inbound_fixture_gives_an_inbound_message(plivo: Checked) -> None:
     assert event.key == "+14155550101"
     assert event.text == "Hello, is this STOP?"
     assert event.occurred_at == event.received_at == SEED_TIME  # Plivo sends no time with an incoming message
+    assert not event.provider_time
     assert (event.segments, event.price, event.raw) == (1, "0.00000", dict(form))
 
 
@@ -385,7 +386,16 @@ def test_occurred_at_is_the_latest_time_given_read_in_the_instance_zone(clock: F
 
 def test_a_receipt_without_any_time_uses_the_receipt_time(plivo: Checked) -> None:
     [event] = events(plivo, callback(SIGNED))
-    assert event.occurred_at == SEED_TIME
+    assert event.occurred_at == SEED_TIME and not event.provider_time
+
+
+def test_an_inbound_message_retried_later_keeps_its_event_id(plivo: Checked) -> None:
+    form = fixture_params("inbound.form")
+    [first] = events(plivo, callback(form))
+    later = replace(callback(form), received_at=datetime(2030, 1, 1, tzinfo=UTC))
+    [again] = plivo.parse(plivo.provider.restore(later))
+    assert isinstance(again, InboundMessage) and again.occurred_at != first.occurred_at
+    assert again.id == first.id
 
 
 def test_mms_inbound_text_comes_from_body(plivo: Checked) -> None:
