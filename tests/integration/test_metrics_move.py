@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import threading
 import time
 import uuid
@@ -12,7 +13,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from bridge.broker import free_port
 from tests.conftest import config_dict, fixture_bytes
-from tests.integration.conftest import proxied_config
+from tests.integration.conftest import PRODUCE_TIMEOUT, proxied_config
 from tests.integration.test_end_to_end import nx_body, post_nx, tencent_url
 
 pytestmark = pytest.mark.integration
@@ -41,7 +42,8 @@ def test_each_metric_moves_with_its_cause(broker, bridge_process) -> None:  # ty
     assert total(before, "sms_bridge_build_info") == 1
     assert total(before, "sms_bridge_callbacks_total") == 0
 
-    report = fixture_bytes("tencent", "status.json").replace(b"xxxxxxx\"", uuid.uuid4().hex.encode() + b"\"")
+    report = fixture_bytes("tencent", "status.json").replace(b"13xxxxxxxxx", b"13800138000")  # valid: region CN
+    report = report.replace(b'"sid":"xxxxxxx"', f'"sid":"{uuid.uuid4().hex}"'.encode())
     assert httpx.post(tencent_url(bridge), content=report).status_code == 200
     assert post_nx(bridge, "mo", nx_body("mo", uuid.uuid4().hex)).status_code == 200
     assert post_nx(bridge, "dr", b"{broken").status_code == 400
@@ -54,23 +56,26 @@ def test_each_metric_moves_with_its_cause(broker, bridge_process) -> None:  # ty
     assert delta("sms_bridge_callbacks_total", outcome="accepted") == 2
     assert delta("sms_bridge_callbacks_total", outcome="dead_lettered") == 1
     assert delta("sms_bridge_callbacks_total", outcome="rejected") == 1
-    assert delta("sms_bridge_callback_rejections_total", reason="bad_token") == 1
-    assert delta("sms_bridge_callback_rejections_total", reason="invalid_json") == 1
-    assert delta("sms_bridge_records_published_total", type="sms.delivery_receipt") == 1
-    assert delta("sms_bridge_records_published_total", type="sms.inbound_message") == 1
-    assert delta("sms_bridge_dead_letters_total", reason="invalid_json", instance="nxcloud-test") == 1
-    assert delta("sms_bridge_delivery_statuses_total", status="delivered", provider="tencent") == 1
+    assert delta("sms_bridge_callback_rejections_total", reason="bad_token", account="tencent-test") == 1
+    assert delta("sms_bridge_callback_rejections_total") == 1  # a dead letter is not a refusal
+    assert delta("sms_bridge_dead_letters_total", reason="invalid_json", account="nxcloud-test") == 1
+    assert delta("sms_bridge_records_published_total", type="sms.delivery_receipt", account="tencent-test") == 1
+    assert delta("sms_bridge_records_published_total", type="sms.inbound_message", account="nxcloud-test") == 1
+    assert delta("sms_bridge_delivery_statuses_total", status="delivered", provider="tencent", region="CN") == 1
     assert delta("sms_bridge_callback_duration_seconds_count") == 4
-    assert delta("sms_bridge_publish_duration_seconds_count") == 2
-    assert delta("sms_bridge_event_lag_seconds_count", provider="tencent") == 1
+    assert delta("sms_bridge_callback_duration_seconds_count", outcome="dead_lettered", account="nxcloud-test") == 1
+    assert delta("sms_bridge_publish_duration_seconds_count", outcome="ok") == 2
+    assert delta("sms_bridge_publish_duration_seconds_count", outcome="failed") == 0
+    assert delta("sms_bridge_event_lag_seconds_count", provider="tencent", account="tencent-test") == 1
     assert delta("sms_bridge_event_lag_seconds_sum", provider="tencent") > 3600 * 24 * 365  # a 2015 receipt
+    assert not [k for k in after if "instance=" in k]  # the account label is `account`
     assert total(after, "sms_bridge_callbacks_in_flight") == 0
     assert total(after, "sms_bridge_kafka_connected") == 1
     assert total(after, "sms_bridge_ready") == 1
 
 
 def test_in_flight_and_publish_failures_move_when_kafka_stalls(proxied_broker, bridge_process) -> None:  # type: ignore[no-untyped-def]
-    broker, proxy = proxied_broker
+    _broker, proxy = proxied_broker
     bridge = bridge_process(proxied_config(proxy))
     proxy.stall()
     replies: list[int] = []
@@ -88,6 +93,9 @@ def test_in_flight_and_publish_failures_move_when_kafka_stalls(proxied_broker, b
     after = scrape(bridge.url)
     assert total(after, "sms_bridge_publish_failures_total", reason="timeout") == 1
     assert total(after, "sms_bridge_callbacks_total", outcome="failed") == 1
+    # the failed publish is timed too, up to the produce timeout, with its outcome
+    assert total(after, "sms_bridge_publish_duration_seconds_count", outcome="failed") == 1
+    assert total(after, "sms_bridge_publish_duration_seconds_sum", outcome="failed") >= PRODUCE_TIMEOUT
     assert total(after, "sms_bridge_callbacks_in_flight") == 0
 
 
@@ -100,3 +108,18 @@ def test_kafka_connected_and_ready_are_zero_without_a_broker(bridge_process) -> 
     reply = httpx.post(tencent_url(bridge), content=fixture_bytes("tencent", "status.json"))
     assert reply.status_code == 503 and reply.headers["retry-after"] == "5"
     assert total(scrape(bridge.url), "sms_bridge_publish_failures_total", reason="not_connected") == 1
+
+
+def test_metrics_endpoint_negotiates_openmetrics_and_gzip(broker, bridge_process) -> None:  # type: ignore[no-untyped-def]
+    bridge = bridge_process(config_dict(broker.bootstrap))
+    plain = httpx.get(bridge.url + "/metrics", headers={"accept-encoding": "identity"})
+    assert plain.headers["content-type"].startswith("text/plain; version=0.0.4")
+    assert "content-encoding" not in plain.headers
+    openmetrics = httpx.get(bridge.url + "/metrics", headers={"accept": "application/openmetrics-text; version=1.0.0"})
+    assert openmetrics.headers["content-type"].startswith("application/openmetrics-text")
+    assert openmetrics.text.endswith("# EOF\n")
+    with httpx.stream("GET", bridge.url + "/metrics", headers={"accept-encoding": "gzip"}) as zipped:
+        assert zipped.headers["content-encoding"] == "gzip"
+        raw = b"".join(zipped.iter_raw())
+    assert gzip.decompress(raw).startswith(b"# HELP ")
+    assert len(raw) < len(plain.content) / 3
