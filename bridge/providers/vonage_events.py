@@ -5,8 +5,8 @@ SMS API (developer.vonage.com SMS guides, Nexmo/api-specification sms.yml): a de
 has `status` and `err-code`, `msisdn` is the recipient and `to` our sender; an inbound SMS has
 `msisdn` (the sender), `to` (our number), `text`. Times are UTC (`message-timestamp`). Messages
 API (vonage-java-sdk MessageStatus / InboundMessage): `message_uuid`, `to`, `from`,
-ISO-8601 `timestamp`; a status webhook has `status`, an inbound one `message_type`. Empty
-parameters count as absent (the Java SDK leaves them out of the signature).
+ISO-8601 `timestamp`; a status webhook has `status`, an inbound one `message_type`. Blank
+parameters count as absent: the Java SDK leaves them out of the signature, so a forger could add them.
 """
 
 from __future__ import annotations
@@ -60,6 +60,7 @@ ERR_CODES: Final = {  # delivery-receipts.md: "A non-zero code indicates that th
     "15": "Prepaid Insufficient Funds", "50": "Entity Filter", "51": "Header Filter", "52": "Content Filter",
     "53": "Consent Filter", "54": "Regulation Error", "99": "General Error",
 }
+BLANK: Final = "".join(chr(c) for c in range(0x21))  # what Java's String.trim() strips: such values count as absent
 SECRET_PARAMS: Final = frozenset({"token"})  # the URL token of an unsigned instance: never in `raw`
 
 
@@ -109,7 +110,7 @@ def _json_params(body: bytes) -> dict[str, str]:
 
 def sms_event(callback: RawCallback, phone: PhoneOf, *, include_raw: bool) -> DeliveryReceipt | InboundMessage:
     """A delivery receipt (has `status`) or an inbound SMS (has `text` or `type`)."""
-    params = {k: v for k, v in sms_params(callback).items() if v != "" and k not in SECRET_PARAMS}
+    params = {k: v for k, v in sms_params(callback).items() if v.strip(BLANK) and k not in SECRET_PARAMS}
     raw: dict[str, Any] | None = dict(params) if include_raw else None
     if "status" in params:
         return _sms_receipt(params, callback, phone, raw)

@@ -184,6 +184,12 @@ def test_java_sdk_form_without_blank_values_is_accepted_as_the_java_sdk_signs_it
     assert not sms_signature_matches({**params, "b": "x"}, "a3368bf718ba104dcb392d8877e8eb2b", "abcde", "md5hash")
 
 
+def test_blank_parameters_a_forger_may_add_under_the_java_form_change_nothing(provider: Checked) -> None:
+    params = {**signed(INBOUND), "status": " ", "err-code": ""}
+    [event] = events_of(provider, sms_form(params))
+    assert isinstance(event, InboundMessage) and event.raw is not None and "status" not in event.raw
+
+
 @pytest.mark.parametrize("build", [sms_get, sms_form, sms_json])
 def test_signed_receipt_verifies_by_get_form_and_json_with_its_timestamp_and_sig(provider: Checked,
                                                                                  build: Any) -> None:
