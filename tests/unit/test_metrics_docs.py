@@ -11,7 +11,7 @@ from starlette.applications import Starlette
 
 from bridge.events import EventType
 from bridge.lifecycle import Lifecycle
-from bridge.metrics import BridgeMetrics
+from bridge.metrics import BridgeMetrics, SpoolMetrics
 from bridge.server import DrainingServer
 from tests.conftest import ROOT
 
@@ -27,9 +27,10 @@ def readme_metrics() -> dict[str, tuple[str, frozenset[str]]]:
 
 
 def registered_metrics() -> dict[str, tuple[str, frozenset[str]]]:
-    """name -> (type, labels) of every family, with the account of a configured instance exported."""
+    """name -> (type, labels) of every family, with an account exported and a spool configured."""
     registry = CollectorRegistry()
     BridgeMetrics(registry).add_instance("tencent", "main", topics={t: "topic" for t in EventType})
+    SpoolMetrics(registry)
     families: dict[str, tuple[str, frozenset[str]]] = {}
     for family in registry.collect():
         labels = frozenset(k for s in family.samples for k in s.labels if k != "le")
