@@ -71,7 +71,7 @@ class CallbackEndpoint:
         self.instance_settings = provider.settings
         configured = provider.settings.public_url
         self.public_url = None if configured is None else str(configured)
-        self.guard = Guard(provider.settings, clock, timestamped=provider.timestamped)
+        self.guard = Guard(provider.settings, clock, timestamped=provider.signs_time())
         self.dead_letter_topic = settings.kafka.topics.dead_letter
         self.kind = provider.kind
         self.instance = provider.settings.name

@@ -135,7 +135,7 @@ def _instance_lines(instance: InstanceSettings, base: str, config_flag: str) -> 
             f"  {PROGRAM} send {instance.name} --action {sample.name} --url {base}{config_flag}"
             f"   # {sample.description}"
         )
-    if not cls.timestamped and example.method == "POST":  # a fixed request stays valid: show it as curl
+    if not provider.signs_time() and example.method == "POST":  # a fixed request stays valid: show it as curl
         headers = " ".join(f"-H {shlex.quote(f'{k}: {v}')}" for k, v in example.headers.items())
         lines.append("or with curl:")
         lines.append(

@@ -132,7 +132,7 @@ class Checked:
         self.provider = provider
         self.settings: InstanceSettings = provider.settings
         self.kind = provider.kind
-        self.guard = Guard(provider.settings, clock, timestamped=provider.timestamped)
+        self.guard = Guard(provider.settings, clock, timestamped=provider.signs_time())
 
     def verify(self, callback: RawCallback) -> Any:
         self.guard.admit(callback.client)

@@ -215,6 +215,11 @@ class Provider(Protocol[S, V]):
 
     def sign(self, url: str, body: bytes, sample: str, now: float) -> Outgoing: ...
 
+    def signs_time(self) -> bool:
+        """Whether this instance's callbacks carry a signed time (then the endpoint requires one):
+        the kind's `timestamped`, unless an instance's settings choose a scheme without one."""
+        return self.timestamped
+
     def phone(self, number: str, *, country_code: str | None = None, international: bool = False) -> Phone:
         """A number in E.164 with its region when it is valid (see bridge.phones), else as given."""
         region = self.settings.default_region

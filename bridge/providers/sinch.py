@@ -147,9 +147,7 @@ class SinchProvider(Provider[SinchSettings, Verified]):
     title: ClassVar[str] = "Sinch SMS"
     settings_model: ClassVar[type[InstanceSettings]] = SinchSettings
     safe_headers: ClassVar[frozenset[str]] = frozenset({NONCE, TIMESTAMP, ALGORITHM})
-    # A signed time is checked whenever verify() gives one (always, with HMAC); Basic auth has none,
-    # and `timestamped` is declared per kind, not per instance.
-    timestamped: ClassVar[bool] = False
+    timestamped: ClassVar[bool] = True  # with HMAC; Basic auth has no signed time (signs_time)
     samples: ClassVar[Sequence[Sample]] = (
         Sample("dr", EventType.DELIVERY_RECEIPT, "a recipient delivery report (the SDK's signed sample)",
                _recipient_sample),
@@ -300,6 +298,9 @@ class SinchProvider(Provider[SinchSettings, Verified]):
         if self.settings.auth == "basic" and error.status == 401:
             headers = {"WWW-Authenticate": 'Basic realm="sms-bridge", charset="UTF-8"'}
         return Reply(error.status, orjson.dumps({"code": error.reason, "text": str(error)}), JSON, headers)
+
+    def signs_time(self) -> bool:
+        return self.settings.auth == "hmac"
 
     def sign(self, url: str, body: bytes, sample: str, now: float) -> Outgoing:
         """What Sinch sends: HMAC headers with a fresh nonce (a ULID, as Sinch's), or Basic credentials."""

@@ -55,7 +55,7 @@ def write(tmp_path: Path, document: dict[str, Any] | str, name: str = "bridge.ya
 
 def test_example_config_loads_with_its_secret_files() -> None:
     settings = load(EXAMPLE, {})
-    tencent, nxcloud = settings.providers
+    tencent, nxcloud = settings.providers[:2]
     assert isinstance(tencent, TencentSettings) and isinstance(nxcloud, NxCloudSettings)
     token_file = (EXAMPLE.parent / "secrets" / "tencent-url-token").read_text("utf-8")
     assert tencent.url_token.reveal() == token_file.rstrip("\n")

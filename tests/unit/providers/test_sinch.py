@@ -55,7 +55,7 @@ class Checked:
 
     def __init__(self, clock: FixedClock, **overrides: Any) -> None:
         self.provider = SinchProvider(settings_of(**overrides), clock)
-        self.guard = Guard(self.provider.settings, clock, timestamped=self.provider.timestamped)
+        self.guard = Guard(self.provider.settings, clock, timestamped=self.provider.signs_time())
 
     def verify(self, callback: RawCallback) -> Verified:
         self.guard.admit(callback.client)
@@ -502,7 +502,7 @@ def test_every_sample_signed_by_the_dev_instance_is_verified_and_parsed_to_its_t
     instance = SinchSettings.model_validate({"kind": "sinch", "name": "x", "path": "/callbacks/x", **dev})
     clock = FixedClock(NOW)
     provider = SinchProvider(instance, clock)
-    guard = Guard(instance, clock, timestamped=provider.timestamped)
+    guard = Guard(instance, clock, timestamped=provider.signs_time())
     nonces = set()
     for sample in provider.samples:
         request = provider.sign(URL, sample.body(NOW), sample.name, NOW)

@@ -69,7 +69,7 @@ class Checked:
 
     def __init__(self, clock: FixedClock, **overrides: Any) -> None:
         self.provider = TelnyxProvider(settings_of(**overrides), clock)
-        self.guard = Guard(self.provider.settings, clock, timestamped=self.provider.timestamped)
+        self.guard = Guard(self.provider.settings, clock, timestamped=self.provider.signs_time())
 
     def verify(self, callback: RawCallback) -> Verified:
         self.guard.admit(callback.client)
@@ -432,7 +432,7 @@ def test_every_sample_signed_by_the_dev_instance_is_verified_and_parsed_to_its_t
     dev = {k: re.sub(r"\$\{[A-Z_]+:-([^}]*)\}", r"\1", v) for k, v in TelnyxProvider.dev_instance.items()}
     instance = TelnyxSettings.model_validate({"kind": "telnyx", "name": "x", "path": "/callbacks/x", **dev})
     provider = TelnyxProvider(instance, clock)
-    guard = Guard(instance, clock, timestamped=provider.timestamped)
+    guard = Guard(instance, clock, timestamped=provider.signs_time())
     for sample in provider.samples:
         request = provider.sign("https://bridge.example.com/callbacks/x", sample.body(NOW), sample.name, NOW)
         headers = {k.lower(): v for k, v in request.headers.items()}
