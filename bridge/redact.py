@@ -1,4 +1,4 @@
-"""Keeping secrets and personal data out of logs, errors and metrics."""
+"""Keeping secrets and personal data out of logs, errors and metrics (message text is never logged at all)."""
 
 from __future__ import annotations
 
@@ -54,10 +54,3 @@ def mask_phone(number: str | None) -> str | None:
     if n - head - 2 < 1:  # nothing would be left to hide (e.g. "+1234"): hide it all
         return "*" * n
     return number[:head] + "*" * (n - head - 2) + number[-2:]
-
-
-def mask_text(text: str | None) -> str | None:
-    """Message text is never logged; only its length is."""
-    if text is None:
-        return None
-    return f"<{len(text)} chars>"

@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import BaseModel, ValidationError
 
-from bridge.redact import MASK, Secret, mask_phone, mask_text
+from bridge.redact import MASK, Secret, mask_phone
 
 SECRET = "s3cr3t-value-0123456789"
 
@@ -104,7 +104,3 @@ def test_mask_phone_always_hides_something_and_keeps_the_length(number: str) -> 
         assert sum(c != "*" for c in masked) <= 5
 
 
-def test_mask_text_gives_only_the_length() -> None:
-    assert mask_text("你好 STOP") == "<7 chars>"
-    assert mask_text("") == "<0 chars>"
-    assert mask_text(None) is None
