@@ -43,6 +43,7 @@ class Tally:
 
     sent: int = 0
     acknowledged: list[tuple[str, str]] = field(default_factory=list)  # (message id, errmsg), in order
+    acknowledged_at: list[float] = field(default_factory=list)  # time.monotonic() of each success reply
     failure_replies: int = 0
     transport_errors: int = 0
     other_statuses: Counter[int] = field(default_factory=Counter)
@@ -84,6 +85,7 @@ async def provider(bridge_url: str, tally: Tally, stop_at: float, pause: float) 
                 if not await _deliver(client, url, tencent_body(message_id, receipt), tally, stop_at + 30):
                     break
                 tally.acknowledged.append((message_id, receipt[1]))
+                tally.acknowledged_at.append(time.monotonic())
                 await asyncio.sleep(pause)
 
 
