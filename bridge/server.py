@@ -5,13 +5,15 @@ On SIGTERM the bridge turns draining at once (/readyz 503, new callbacks get the
 drain carry `Connection: close`, so clients leave on their own after their current exchange.
 The drain phase ends when nothing is in flight and no request arrived for DRAIN_QUIET_SECONDS,
 or after `server.graceful_shutdown_seconds`; then uvicorn stops listening, closes the idle
-connections, waits for what is in flight, and the lifespan stops the publisher.
+connections, waits for what is in flight (for the rest of `graceful_shutdown_seconds`), and the
+lifespan stops the publisher.
 """
 
 from __future__ import annotations
 
 import gc
 import logging
+import math
 import signal
 import time
 from types import FrameType
@@ -79,6 +81,9 @@ class DrainingServer(uvicorn.Server):
         else:
             return False
         log.info("drain phase over", extra={"event": "drained", "reason": reason, "seconds": round(now - started, 1)})
+        # One budget for both phases: what is still in flight gets the rest of the grace period.
+        if self.config.timeout_graceful_shutdown is not None:
+            self.config.timeout_graceful_shutdown = max(1, math.ceil(self.drain_limit - (now - started)))
         return True
 
 
