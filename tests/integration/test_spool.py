@@ -31,13 +31,18 @@ def spooled_config(proxy: FaultProxy, spool: Path, **limits: Any) -> dict[str, A
     return config
 
 
-def sample(bridge: BridgeProcess, name: str) -> float:
+def sample(bridge: BridgeProcess, name: str, **labels: str) -> float:
+    """The sum of a metric's samples whose labels include `labels`, from a live scrape."""
     text = httpx.get(bridge.url + "/metrics", timeout=5).text
-    for family in text_string_to_metric_families(text):
-        for metric in family.samples:
-            if metric.name == name:
-                return float(metric.value)
-    raise AssertionError(f"{name} not exported")
+    values = [
+        metric.value
+        for family in text_string_to_metric_families(text)
+        for metric in family.samples
+        if metric.name == name and labels.items() <= metric.labels.items()
+    ]
+    if not values:
+        raise AssertionError(f"{name} {labels} not exported")
+    return float(sum(values))
 
 
 def wait_for(condition: Callable[[], bool], within: float = 30.0) -> None:
