@@ -46,4 +46,4 @@ COPY config/bridge.example.yaml /etc/sms-bridge/bridge.yaml
 # Numeric, so Kubernetes can check runAsNonRoot; no passwd entry is needed.
 USER 10001:10001
 EXPOSE 8080
-CMD ["bridge", "serve", "--config", "/etc/sms-bridge/bridge.yaml"]
+CMD ["sms-bridge", "serve", "--config", "/etc/sms-bridge/bridge.yaml"]

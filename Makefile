@@ -9,8 +9,8 @@ test: install
 	$(VENV)/bin/python -m pytest
 
 lint: install
-	$(VENV)/bin/ruff check bridge
-	$(VENV)/bin/mypy bridge
+	$(VENV)/bin/ruff check bridge tests
+	$(VENV)/bin/mypy bridge tests
 	$(VENV)/bin/hadolint Dockerfile
 
 dev: install

@@ -211,7 +211,7 @@ class CallbackEndpoint:
         try:
             parsed = self.provider.parse(verified)
         except MalformedCallbackError as error:
-            await self.publisher.publish([self._dead_letter(verified, error, request_id)])
+            await self._publish([self._dead_letter(verified, error, request_id)])
             self.metrics.dead_lettered(self.kind, self.instance, error.reason)
             raise
         traceparent = valid_traceparent(verified.raw.headers.get("traceparent"))
@@ -227,14 +227,7 @@ class CallbackEndpoint:
                 events.append(item)
             except MalformedCallbackError as error:  # too large even without `raw`
                 bad.append(BadReport(index, item.raw, error))
-        letters = [self._dead_letter(verified, b.error, request_id, b) for b in bad]
-        started = time.perf_counter()
-        try:
-            await self.publisher.publish([*records, *letters])
-        except BaseException:
-            self.metrics.publish_done("failed", time.perf_counter() - started)
-            raise
-        self.metrics.publish_done("ok", time.perf_counter() - started)
+        await self._publish([*records, *(self._dead_letter(verified, b.error, request_id, b) for b in bad)])
         for report in bad:
             self.metrics.dead_lettered(self.kind, self.instance, report.error.reason)
         now = self.clock.time()
@@ -247,6 +240,16 @@ class CallbackEndpoint:
         if not events:  # every report dead-lettered: stored, but nothing was understood
             raise bad[0].error if bad else MalformedCallbackError("wrong_shape", "callback carries no event")
         return Stored(verified, events, records, bad)
+
+    async def _publish(self, records: list[KafkaRecord]) -> None:
+        """All of them acknowledged, or PublishError; timed either way."""
+        started = time.perf_counter()
+        try:
+            await self.publisher.publish(records)
+        except BaseException:
+            self.metrics.publish_done("failed", time.perf_counter() - started)
+            raise
+        self.metrics.publish_done("ok", time.perf_counter() - started)
 
     def _dead_letter(
         self, verified: Verified, error: MalformedCallbackError, request_id: str, report: BadReport | None = None

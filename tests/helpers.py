@@ -12,6 +12,7 @@ from urllib.parse import urlsplit
 
 import jsonschema
 import orjson
+from cloudevents.core.base import BaseCloudEvent
 from cloudevents.core.bindings.kafka import KafkaMessage, from_structured
 from cloudevents.core.formats.json import JSONFormat
 from cloudevents.core.v1.event import CloudEvent
@@ -19,10 +20,10 @@ from cloudevents.core.v1.event import CloudEvent
 from bridge.clock import Clock
 from bridge.envelope import KafkaRecord
 from bridge.errors import CallbackError
-from bridge.events import EventType
+from bridge.events import EventType, SmsEvent
 from bridge.guard import Guard
 from bridge.providers import AnyProvider
-from bridge.providers.base import InstanceSettings, Outgoing, Parsed, RawCallback, Reply, Verified
+from bridge.providers.base import BadReport, InstanceSettings, Outgoing, Parsed, RawCallback, Reply, Verified
 from bridge.providers.nxcloud import NxCloudProvider, NxCloudSettings, signed_headers
 from bridge.providers.tencent import TencentProvider, TencentSettings
 from bridge.replay import ReplayCache
@@ -80,10 +81,16 @@ def cloudevents_validator() -> jsonschema.Draft7Validator | None:
     return jsonschema.Draft7Validator(schema, format_checker=FORMAT_CHECKER)
 
 
-def decode(record: KafkaRecord) -> CloudEvent:
+def decode(record: KafkaRecord) -> BaseCloudEvent:
     """The record as the official CloudEvents SDK (v2) reads it: structured mode, JSON format."""
     message = KafkaMessage(headers=dict(record.headers), key=record.key, value=record.value)
     return from_structured(message, JSONFormat(), CloudEvent)
+
+
+def events_of(parsed: Parsed) -> list[SmsEvent]:
+    """The events of a parse() result that must hold no bad report."""
+    assert not [item for item in parsed if isinstance(item, BadReport)], parsed
+    return [item for item in parsed if not isinstance(item, BadReport)]
 
 
 def assert_valid_record(record: KafkaRecord) -> dict[str, Any]:

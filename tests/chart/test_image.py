@@ -33,7 +33,7 @@ def test_dockerfile_pins_its_base_and_runs_as_a_numeric_user() -> None:
     assert "\nUSER 10001:10001\n" in dockerfile
     assert "PYTHONDONTWRITEBYTECODE=1" in dockerfile
     (cmd,) = re.findall(r"^CMD (.+)$", dockerfile, flags=re.MULTILINE)
-    assert json.loads(cmd) == ["bridge", "serve", "--config", "/etc/sms-bridge/bridge.yaml"]
+    assert json.loads(cmd) == ["sms-bridge", "serve", "--config", "/etc/sms-bridge/bridge.yaml"]
     runtime = dockerfile.split("\nFROM ${PYTHON_IMAGE}\n")[1]
     assert re.findall(r"^COPY (.+)$", runtime, flags=re.MULTILINE) == [
         "--from=builder /opt/venv /opt/venv",

@@ -12,6 +12,7 @@ import httpx
 import jsonschema
 import orjson
 import pytest
+from cloudevents.core.base import BaseCloudEvent
 from cloudevents.core.bindings.kafka import KafkaMessage, from_structured
 from cloudevents.core.formats.json import JSONFormat
 from cloudevents.core.v1.event import CloudEvent
@@ -54,18 +55,19 @@ def nx_body(action: str, message_id: str, **fields: str) -> bytes:
 
 
 def post_nx(bridge: Any, action: str, body: bytes, **kw: Any) -> httpx.Response:
-    request = nxcloud_request(nxcloud_url(bridge), body, access_key=NX_ACCESS_KEY, secret=NX_SECRET, action=action, **kw)
+    request = nxcloud_request(nxcloud_url(bridge), body, access_key=NX_ACCESS_KEY, secret=NX_SECRET, action=action,
+                              **kw)
     return httpx.post(request.url, content=request.body, headers=request.headers, timeout=15)
 
 
-def decode(record: Record) -> CloudEvent:
+def decode(record: Record) -> BaseCloudEvent:
     message = KafkaMessage(headers=dict(record.headers), key=record.key, value=record.value)
     return from_structured(message, JSONFormat(), CloudEvent)
 
 
 def assert_contract(record: Record, event_type: EventType) -> dict[str, Any]:
     """Every field of the contract, on the raw JSON and through the official SDK."""
-    raw = orjson.loads(record.value)
+    raw: dict[str, Any] = orjson.loads(record.value)
     assert dict(record.headers) == {"content-type": b"application/cloudevents+json; charset=utf-8"}
     assert raw["specversion"] == "1.0"
     assert isinstance(raw["id"], str) and len(raw["id"]) == 32
@@ -75,7 +77,8 @@ def assert_contract(record: Record, event_type: EventType) -> dict[str, Any]:
     assert raw["partitionkey"] == record.key.decode() if record.key else False
     assert raw["time"] == raw["data"]["occurred_at"] and raw["time"].endswith("Z")
     assert datetime.fromisoformat(raw["data"]["received_at"].replace("Z", "+00:00")).tzinfo is not None
-    jsonschema.Draft202012Validator(load_schema(event_type), format_checker=jsonschema.FormatChecker()).validate(raw["data"])
+    validator = jsonschema.Draft202012Validator(load_schema(event_type), format_checker=jsonschema.FormatChecker())
+    validator.validate(raw["data"])
     event = decode(record)
     assert event.get_id() == raw["id"] and event.get_source() == raw["source"] and event.get_type() == raw["type"]
     assert event.get_data() == raw["data"]
@@ -152,7 +155,8 @@ def test_nxcloud_signed_dr_and_mo_become_records_on_their_topics(broker, bridge)
     sha = post_nx(bridge, "mo", nx_body("mo", mo_id, content="你好 STOP"), algorithm="sha256")
     assert (sha.status_code, sha.text) == (200, "success")
 
-    records = read_sync(broker.bootstrap, [DR, MO], lambda rs: bool(by_subject(rs, dr_id)) and bool(by_subject(rs, mo_id)))
+    records = read_sync(broker.bootstrap, [DR, MO],
+                        lambda rs: bool(by_subject(rs, dr_id)) and bool(by_subject(rs, mo_id)))
     dr = next(r for r in records if r.key == dr_id.encode())
     mo = next(r for r in records if orjson.loads(r.value).get("subject") == mo_id)
     assert dr.topic == DR and mo.topic == MO
@@ -187,7 +191,8 @@ def test_tampered_callbacks_are_answered_error_and_never_published(broker, bridg
         reply = httpx.post(request.url, content=body, headers=headers)
         assert reply.status_code in (401, 403) and reply.text == "error", variant
     bad_token = httpx.post(f"{bridge.url}/callbacks/tencent/test/wrong-token-0123456789abc",
-                           content=fixture_bytes("tencent", "status.json"), headers={"content-type": "application/json"})
+                           content=fixture_bytes("tencent", "status.json"),
+                           headers={"content-type": "application/json"})
     assert bad_token.status_code == 401 and bad_token.json()["result"] != 0
 
     sentinel = uuid.uuid4().hex
@@ -214,7 +219,7 @@ def test_authentic_but_unreadable_callback_is_dead_lettered_with_a_400(broker, b
     assert (reply.status_code, reply.text) == (400, "error")
     records = read_sync(broker.bootstrap, [DLQ], lambda rs: any(marker.encode() in r.value for r in rs))
     letter = orjson.loads(next(r for r in records if marker.encode() in r.value).value)
-    assert letter["reason"] == "invalid_json" and letter["provider"] == "nxcloud" and letter["instance"] == "nxcloud-test"
+    assert (letter["reason"], letter["provider"], letter["instance"]) == ("invalid_json", "nxcloud", "nxcloud-test")
     assert letter["body"] == body.decode()
     assert "sign" not in letter["headers"]
     assert NX_SECRET not in orjson.dumps(letter).decode()
@@ -225,7 +230,8 @@ def test_authentic_but_unreadable_callback_is_dead_lettered_with_a_400(broker, b
     [
         ("GET", "/callbacks/tencent/test/{token}", {}, b"", 405),
         ("POST", "/callbacks/tencent/test/{token}", {"content-type": "application/x-www-form-urlencoded"}, b"a=b", 415),
-        ("POST", "/callbacks/tencent/test/{token}", {"content-type": "application/json"}, b"[" + b" " * (1 << 20) + b"]", 413),
+        ("POST", "/callbacks/tencent/test/{token}", {"content-type": "application/json"},
+         b"[" + b" " * (1 << 20) + b"]", 413),
         ("POST", "/callbacks/tencent/test/{token}", {"content-type": "application/json"}, b"\xff\xfe[]", 400),
         ("POST", "/callbacks/tencent/test/{token}", {"content-type": "application/json"}, b"[" * 1000, 400),
         ("POST", "/nowhere", {"content-type": "application/json"}, b"[]", 404),

@@ -86,7 +86,9 @@ def raw_request(port: int, data: bytes, *, wait: float = 0.0, read_timeout: floa
                 chunks.append(chunk)
                 if b"\r\n\r\n" in b"".join(chunks):
                     head, _, rest = b"".join(chunks).partition(b"\r\n\r\n")
-                    length = next((int(h.split(b":")[1]) for h in head.split(b"\r\n") if h.lower().startswith(b"content-length")), 0)
+                    lengths = (int(h.split(b":")[1]) for h in head.split(b"\r\n")
+                               if h.lower().startswith(b"content-length"))
+                    length = next(lengths, 0)
                     if len(rest) >= length:
                         break
         except (TimeoutError, ConnectionResetError):
@@ -110,7 +112,9 @@ def test_random_tencent_bodies_never_get_a_5xx(hostile_bridge, body: bytes) -> N
 @settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(body=st.one_of(nx_like.map(dumps), json_values.map(dumps), st.binary(max_size=300)),
        action=st.sampled_from(["dr", "mo", "xx"]), sign=st.booleans())
-def test_random_nxcloud_bodies_signed_or_not_never_get_a_5xx(hostile_bridge, body: bytes, action: str, sign: bool) -> None:  # type: ignore[no-untyped-def]
+def test_random_nxcloud_bodies_signed_or_not_never_get_a_5xx(  # type: ignore[no-untyped-def]
+    hostile_bridge, body: bytes, action: str, sign: bool
+) -> None:
     request = nxcloud_request(f"{hostile_bridge.url}/callbacks/nxcloud/test", body, access_key=NX_ACCESS_KEY,
                               secret=NX_SECRET if sign else "forged", action=action)
     reply = httpx.post(request.url, content=body, headers=request.headers)
@@ -145,7 +149,8 @@ def test_lying_content_length_truncated_and_slow_bodies(hostile_bridge) -> None:
     with socket.create_connection(("127.0.0.1", port)) as sock:
         sock.sendall(head + b"Content-Length: 50\r\n\r\n[{\"sid\":")
     # oversized and duplicate headers
-    huge_header = raw_request(port, head + b"X-Big: " + b"a" * 200_000 + b"\r\nContent-Length: 2\r\n\r\n[]", read_timeout=3)
+    huge_header = raw_request(port, head + b"X-Big: " + b"a" * 200_000 + b"\r\nContent-Length: 2\r\n\r\n[]",
+                              read_timeout=3)
     assert status_of(huge_header) in {0, 400, 431}
     assert httpx.get(hostile_bridge.url + "/livez").status_code == 200
 
@@ -161,7 +166,9 @@ def test_duplicate_signature_headers_are_refused(hostile_bridge) -> None:  # typ
     assert httpx.post(request.url, content=body, headers=headers).status_code in (401, 403)
 
 
-def test_after_the_onslaught_the_bridge_is_alive_bounded_and_published_nothing_unverified(broker, hostile_bridge) -> None:  # type: ignore[no-untyped-def]
+def test_after_the_onslaught_the_bridge_is_alive_bounded_and_published_nothing_unverified(  # type: ignore[no-untyped-def]
+    broker, hostile_bridge
+) -> None:
     assert hostile_bridge.process is not None and hostile_bridge.process.poll() is None
     rss = rss_kb(hostile_bridge.process.pid)
     assert rss < 300 * 1024, f"RSS {rss} kB"

@@ -64,7 +64,7 @@ def test_each_metric_moves_with_its_cause(broker, bridge_process) -> None:  # ty
     assert delta("sms_bridge_delivery_statuses_total", status="delivered", provider="tencent", region="CN") == 1
     assert delta("sms_bridge_callback_duration_seconds_count") == 4
     assert delta("sms_bridge_callback_duration_seconds_count", outcome="dead_lettered", account="nxcloud-test") == 1
-    assert delta("sms_bridge_publish_duration_seconds_count", outcome="ok") == 2
+    assert delta("sms_bridge_publish_duration_seconds_count", outcome="ok") == 3
     assert delta("sms_bridge_publish_duration_seconds_count", outcome="failed") == 0
     assert delta("sms_bridge_event_lag_seconds_count", provider="tencent", account="tencent-test") == 1
     assert delta("sms_bridge_event_lag_seconds_sum", provider="tencent") > 3600 * 24 * 365  # a 2015 receipt

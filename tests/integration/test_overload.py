@@ -32,7 +32,7 @@ def sample(text: str, name: str) -> float:
 
 
 def test_beyond_max_in_flight_callbacks_get_503_at_once_and_memory_stays_flat(proxied_broker, bridge_process) -> None:  # type: ignore[no-untyped-def]
-    broker, proxy = proxied_broker
+    _broker, proxy = proxied_broker
     bridge = bridge_process(proxied_config(proxy, max_in_flight=MAX_IN_FLIGHT))
     url = f"{bridge.url}/callbacks/tencent/test/{TENCENT_TOKEN}"
     assert bridge.process is not None

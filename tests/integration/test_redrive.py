@@ -44,8 +44,8 @@ def redrive(config_path: Path, *flags: str) -> subprocess.CompletedProcess[str]:
                           capture_output=True, text=True, timeout=120, cwd=ROOT)
 
 
-def test_redrive_brings_dead_letters_back_after_a_config_fix_with_their_deterministic_ids(
-    broker, bridge_process, tmp_path: Path  # type: ignore[no-untyped-def]
+def test_redrive_brings_dead_letters_back_after_a_config_fix_with_their_deterministic_ids(  # type: ignore[no-untyped-def]
+    broker, bridge_process, tmp_path: Path
 ) -> None:
     dead_letter = f"sms.bridge.dead-letter.{uuid.uuid4().hex[:8]}"
     broker.create_topics([dead_letter])

@@ -14,10 +14,10 @@ from prometheus_client import CollectorRegistry
 from starlette.applications import Starlette
 
 from bridge.app import create_app
-from bridge.lifecycle import Lifecycle
 from bridge.clock import FixedClock
 from bridge.config import Settings
 from bridge.errors import PublishError
+from bridge.lifecycle import Lifecycle
 from bridge.logs import JsonFormatter
 from tests.conftest import (
     NX_ACCESS_KEY,
@@ -112,7 +112,8 @@ async def test_tencent_token_in_the_path_publishes_the_receipt(bridge: Bridge) -
     assert raw["data"]["received_at"] == "2021-02-07T06:54:00Z"  # the injected clock
     assert bridge.outcomes("tencent", "tencent-test") == {"accepted": 1, "rejected": 0, "dead_lettered": 0,
                                                           "failed": 0}
-    assert bridge.metric("sms_bridge_records_published_total", provider="tencent", account="tencent-test", type="sms.delivery_receipt", topic=DR_TOPIC) == 1
+    assert bridge.metric("sms_bridge_records_published_total", provider="tencent", account="tencent-test",
+                         type="sms.delivery_receipt", topic=DR_TOPIC) == 1
 
 
 async def test_tencent_token_in_the_query_publishes_the_reply_as_inbound_message(bridge: Bridge) -> None:
@@ -121,7 +122,8 @@ async def test_tencent_token_in_the_query_publishes_the_reply_as_inbound_message
     [record] = bridge.publisher.records
     assert record.topic == MO_TOPIC
     assert assert_valid_record(record)["data"]["text"] == "用户回复的内容"
-    assert bridge.metric("sms_bridge_records_published_total", provider="tencent", account="tencent-test", type="sms.inbound_message", topic=MO_TOPIC) == 1
+    assert bridge.metric("sms_bridge_records_published_total", provider="tencent", account="tencent-test",
+                         type="sms.inbound_message", topic=MO_TOPIC) == 1
 
 
 async def test_tencent_array_of_reports_is_published_in_one_all_or_nothing_call(bridge: Bridge) -> None:
@@ -130,7 +132,8 @@ async def test_tencent_array_of_reports_is_published_in_one_all_or_nothing_call(
     assert reply.status_code == 200
     assert bridge.publisher.calls == 1
     assert [r.key for r in bridge.publisher.records] == [f"5000:{i}".encode() for i in range(100)]
-    assert bridge.metric("sms_bridge_records_published_total", provider="tencent", account="tencent-test", type="sms.delivery_receipt", topic=DR_TOPIC) == 100
+    assert bridge.metric("sms_bridge_records_published_total", provider="tencent", account="tencent-test",
+                         type="sms.delivery_receipt", topic=DR_TOPIC) == 100
 
 
 @pytest.mark.parametrize(
@@ -376,7 +379,8 @@ async def test_nxcloud_publisher_failure_releases_the_replay_reservation_so_the_
     retry = await bridge.post(NXCLOUD, DR, headers)  # the identical callback, as NxCloud would resend it
     assert (retry.status_code, retry.text) == (200, "success")
     assert len(bridge.publisher.records) == 1
-    assert bridge.metric("sms_bridge_records_published_total", provider="nxcloud", account="nxcloud-test", type="sms.delivery_receipt", topic=DR_TOPIC) == 1
+    assert bridge.metric("sms_bridge_records_published_total", provider="nxcloud", account="nxcloud-test",
+                         type="sms.delivery_receipt", topic=DR_TOPIC) == 1
 
 
 async def test_dead_letter_failure_is_503_and_the_retry_is_dead_lettered(bridge: Bridge) -> None:

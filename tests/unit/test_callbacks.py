@@ -9,8 +9,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bridge.callbacks import client_address, masked_parties
+from bridge.callbacks import masked_parties
 from bridge.events import InboundMessage
+from bridge.request import client_address
 
 TRUSTED = (ipaddress.ip_network("10.0.0.0/8"), ipaddress.ip_network("fd00::/8"))
 

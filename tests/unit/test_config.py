@@ -18,9 +18,9 @@ from bridge.config import (
     load,
     parse,
 )
+from bridge.dev import load_dev
 from bridge.errors import ConfigError
 from bridge.events import EventType
-from bridge.dev import load_dev
 from bridge.providers import PROVIDERS
 from bridge.providers.nxcloud import NxCloudSettings
 from bridge.providers.tencent import TencentSettings
@@ -29,6 +29,12 @@ from tests.conftest import NX_OTHER_SECRET, NX_SECRET, ROOT, TENCENT_TOKEN, conf
 
 EXAMPLE = ROOT / "config" / "bridge.example.yaml"
 DEV = ROOT / "config" / "bridge.dev.yaml"
+
+
+def tencent_of(settings: Settings) -> TencentSettings:
+    instance = settings.providers[0]
+    assert isinstance(instance, TencentSettings)
+    return instance
 SECRETS = (TENCENT_TOKEN, NX_SECRET, NX_OTHER_SECRET)
 
 
@@ -117,7 +123,7 @@ def test_variable_is_substituted_from_the_given_environment() -> None:
     document["providers"][0]["url_token"] = "${TOKEN}"
     document["kafka"]["client_id"] = "bridge-${REGION}-1"
     settings = parse(yaml.safe_dump(document), {"TOKEN": "t" * 20, "REGION": "eu"})
-    assert settings.providers[0].url_token.reveal() == "t" * 20  # type: ignore[union-attr]
+    assert tencent_of(settings).url_token.reveal() == "t" * 20
     assert settings.kafka.client_id == "bridge-eu-1"
 
 
@@ -167,7 +173,7 @@ def test_file_reference_reads_the_file_relative_to_the_config_without_its_newlin
     document = config_dict()
     document["providers"][0]["url_token"] = "${file:secrets/token}"
     settings = load(write(tmp_path, document), {})
-    assert settings.providers[0].url_token.reveal() == "file-token-0123456789abcdef"  # type: ignore[union-attr]
+    assert tencent_of(settings).url_token.reveal() == "file-token-0123456789abcdef"
 
 
 def test_file_reference_is_relative_to_the_config_file_not_the_working_directory(
@@ -179,7 +185,9 @@ def test_file_reference_is_relative_to_the_config_file_not_the_working_directory
     document["providers"][1]["access_keys"][0]["secret"] = "${file:secret}"
     monkeypatch.chdir(tmp_path)
     settings = load(write(tmp_path / "conf", document), {})
-    assert settings.providers[1].access_keys[0].secret.reveal() == "nx-secret-from-file"  # type: ignore[union-attr]
+    nxcloud = settings.providers[1]
+    assert isinstance(nxcloud, NxCloudSettings)
+    assert nxcloud.access_keys[0].secret.reveal() == "nx-secret-from-file"
 
 
 def test_an_unreadable_secret_file_is_reported_with_its_path_and_name(tmp_path: Path) -> None:

@@ -11,11 +11,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bridge.deadletter import GENERIC_HEADERS, MAX_BODY_BYTES, to_dead_letter
+from bridge.envelope import KafkaRecord
+from bridge.errors import MalformedCallbackError
 from bridge.providers import PROVIDERS
 from bridge.providers.base import BadReport
 from bridge.providers.nxcloud import NxCloudProvider
-from bridge.envelope import KafkaRecord
-from bridge.errors import MalformedCallbackError
 from tests.conftest import NX_SECRET, TENCENT_TOKEN, fixture_bytes
 
 WHEN = datetime(2021, 2, 7, 6, 54, tzinfo=UTC)

@@ -23,6 +23,7 @@ from tests.helpers import (
     assert_valid_record,
     cloudevents_validator,
     decode,
+    events_of,
     nx_callback,
     nxcloud_provider,
     tencent_callback,
@@ -32,9 +33,11 @@ from tests.helpers import (
 TOPICS = {EventType.DELIVERY_RECEIPT: "sms.delivery-receipts", EventType.INBOUND_MESSAGE: "sms.inbound-messages"}
 WHEN = datetime(2021, 2, 7, 6, 54, tzinfo=UTC)
 TRACEPARENT = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
-RECEIPT_KEYS = {"provider", "message_id", "status", "status_code", "status_detail", "to", "region", "from", "occurred_at",
+RECEIPT_KEYS = {"provider", "message_id", "status", "status_code", "status_detail", "to", "region", "from",
+                "occurred_at",
                 "received_at", "segments", "price", "raw"}
-INBOUND_KEYS = {"provider", "message_id", "from", "to", "region", "text", "occurred_at", "received_at", "segments", "price",
+INBOUND_KEYS = {"provider", "message_id", "from", "to", "region", "text", "occurred_at", "received_at", "segments",
+                "price",
                 "raw"}
 
 
@@ -73,14 +76,14 @@ def fixture_events() -> list[tuple[str, SmsEvent]]:
     for include_raw in (True, False):
         tencent = tencent_provider(clock, include_raw=include_raw)
         for name in ("status.json", "reply.json"):
-            for event in tencent.parse(tencent.verify(tencent_callback(fixture_bytes("tencent", name)))):
+            for event in events_of(tencent.parse(tencent.verify(tencent_callback(fixture_bytes("tencent", name))))):
                 out.append((f"tencent/{name}/raw={include_raw}", event))
         nx = nxcloud_provider(clock, include_raw=include_raw)
         for name, action in (("dr.json", "dr"), ("mo.json", "mo")):
             for algorithm in ("md5", "sha256"):
                 body = fixture_bytes("nxcloud", name)
                 verified = nx.verify(nx_callback(body, action=action, algorithm=algorithm))
-                for event in nx.parse(verified):
+                for event in events_of(nx.parse(verified)):
                     out.append((f"nxcloud/{name}/{algorithm}/raw={include_raw}", event))
     return out
 
@@ -113,7 +116,8 @@ def test_delivery_receipt_envelope_has_exactly_the_contract_attributes() -> None
     assert raw["data"] == {
         "provider": "nxcloud", "message_id": "fcf3432fd1834ccdac807a7cfb2d1fdf", "status": "delivered",
         "status_code": "DELIVRD", "status_detail": None, "to": "+18184505018", "region": None,
-        "from": "+12347200160", "occurred_at": "2021-02-07T06:54:00Z", "received_at": "2021-02-07T06:54:02Z", "segments": 1,
+        "from": "+12347200160", "occurred_at": "2021-02-07T06:54:00Z", "received_at": "2021-02-07T06:54:02Z",
+        "segments": 1,
         "price": "0.0360", "raw": {"messageId": "fcf3432fd1834ccdac807a7cfb2d1fdf"},
     }
 

@@ -33,7 +33,7 @@ spec:
     - name: bridge
       image: {{ include "sms-bridge.image" . }}
       imagePullPolicy: {{ .Values.image.pullPolicy }}
-      # The image's CMD: bridge serve --config /etc/sms-bridge/bridge.yaml (mounted below).
+      # The image's CMD: sms-bridge serve --config /etc/sms-bridge/bridge.yaml (mounted below).
       ports:
         - name: http
           containerPort: {{ include "sms-bridge.port" . }}

@@ -20,9 +20,10 @@ from bridge.replay import ReplayCache
 from tests.conftest import NX_ACCESS_KEY, NX_OTHER_KEY, NX_OTHER_SECRET, NX_SECRET, fixture_bytes
 from tests.helpers import (
     SEED_MS,
-    Checked,
     SEED_TIME,
+    Checked,
     assert_valid_record,
+    events_of,
     nx_callback,
     nx_headers,
     nxcloud_provider,
@@ -122,7 +123,7 @@ def test_the_documented_dr_callback_verifies_with_its_computed_sign() -> None:
                "sign": "9c8052efa68d7a26b0e8e0b6b3522264", "content-type": "application/json"}
     verified = provider.verify(nx_callback(DR_BODY, headers))
     assert (verified.action, verified.biz_type) == ("dr", "4")
-    [event] = provider.parse(verified)
+    [event] = events_of(provider.parse(verified))
     assert event.message_id == "fcf3432fd1834ccdac807a7cfb2d1fdf"
 
 
@@ -505,7 +506,7 @@ def test_include_raw_off_leaves_raw_out(clock: FixedClock) -> None:
 def test_an_authentic_callback_of_another_kind_is_unsupported(
     provider: Checked, header: str, value: str
 ) -> None:
-    signing = {"biz_type": value} if header == "biztype" else {"action": value}
+    signing: dict[str, Any] = {"biz_type": value} if header == "biztype" else {"action": value}
     verified = provider.verify(nx_callback(DR_BODY, **signing))
     with pytest.raises(MalformedCallbackError, match=header.replace("biztype", "bizType")) as caught:
         provider.parse(verified)
