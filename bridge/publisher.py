@@ -36,7 +36,9 @@ class Publisher(Protocol):
     publish() returns only when Kafka has acknowledged every record it was given (acks=all);
     otherwise it raises PublishError, and the caller may assume nothing about which records,
     if any, were stored (a retry writes them again with the same event ids). It raises
-    nothing else. `ready` is true when the producer is connected and the broker answered
+    nothing else. `deadline`, when given, is the event loop's time (loop.time()) by which the
+    caller needs the answer: a spooling publisher shortens its budget to answer in time; a
+    publisher may ignore it. `ready` is true when the producer is connected and the broker answered
     recently; `accepting` is true when publish() can store records now (for a Kafka-only
     publisher the same as `ready`; a spooling one also while its spool has room). stop()
     flushes what is in flight, then closes.
@@ -52,7 +54,7 @@ class Publisher(Protocol):
 
     async def stop(self) -> None: ...
 
-    async def publish(self, records: Sequence[KafkaRecord]) -> None: ...
+    async def publish(self, records: Sequence[KafkaRecord], *, deadline: float | None = None) -> None: ...
 
 
 def producer_options(settings: KafkaSettings) -> dict[str, Any]:
@@ -182,7 +184,8 @@ class KafkaPublisher:
                     await producer.flush()
             await _close_quietly(producer)
 
-    async def publish(self, records: Sequence[KafkaRecord]) -> None:
+    async def publish(self, records: Sequence[KafkaRecord], *, deadline: float | None = None) -> None:
+        """`deadline` is not used: the produce deadline decides, and the caller's own timeout may cut it."""
         producer = self._producer
         if producer is None or self._down_since is not None:
             raise PublishError("not_connected", "Kafka producer is not connected")

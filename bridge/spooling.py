@@ -26,6 +26,7 @@ from bridge.spool import Spool, SpoolError, SpoolFullError
 log = logging.getLogger(__name__)
 
 RETRY_BACKOFF_SECONDS: Final = (0.2, 0.5, 1.0, 2.0, 5.0)
+COMMIT_RESERVE_SECONDS: Final = 0.1  # of a caller's deadline, kept for the spool's commit
 WAIT_FOR_KAFKA_SECONDS: Final = 0.2
 
 
@@ -85,17 +86,21 @@ class SpoolingPublisher:
         if left:
             log.warning("spool keeps records for the next start", extra={"event": "spool_left", "records": left})
 
-    async def publish(self, records: Sequence[KafkaRecord]) -> None:
+    async def publish(self, records: Sequence[KafkaRecord], *, deadline: float | None = None) -> None:
+        """Kafka gets the budget, shortened so that the spool can still answer by `deadline`."""
         spool = self._spool
         if not spool.healthy:
-            await self._kafka.publish(records)
+            await self._kafka.publish(records, deadline=deadline)
             return
-        if self._writing or spool.records or not self._kafka.ready:
+        budget = self._budget
+        if deadline is not None:
+            budget = min(budget, deadline - asyncio.get_running_loop().time() - COMMIT_RESERVE_SECONDS)
+        if self._writing or spool.records or not self._kafka.ready or budget <= 0:
             await self._store(records, None)
             return
         sending = asyncio.ensure_future(self._kafka.publish(records))
         sending.add_done_callback(_retrieve)  # its error is read even if nobody awaits it any more
-        done, _ = await asyncio.wait((sending,), timeout=self._budget)
+        done, _ = await asyncio.wait((sending,), timeout=budget)
         if done:
             error = sending.exception()
             if error is None:

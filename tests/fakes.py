@@ -57,7 +57,7 @@ class FakePublisher:
     def release(self) -> None:
         self._flowing.set()
 
-    async def publish(self, records: Sequence[KafkaRecord]) -> None:
+    async def publish(self, records: Sequence[KafkaRecord], *, deadline: float | None = None) -> None:
         self.calls += 1
         if not self._flowing.is_set():
             self.waiting += 1

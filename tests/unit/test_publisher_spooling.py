@@ -186,3 +186,17 @@ async def test_stop_drains_the_spool_first_while_kafka_is_up(tmp_path: Path, reg
     up(rig.kafka)
     await rig.publisher.stop()
     assert rig.on_kafka() == [f"id-{i}" for i in range(20)]
+
+
+async def test_a_callers_deadline_shorter_than_the_budget_leaves_the_spool_time_to_answer(
+    tmp_path: Path, registry: CollectorRegistry
+) -> None:
+    rig = Rig(tmp_path / "spool.db", registry, budget_seconds=30)
+    await rig.publisher.start()
+    rig.kafka.stall()
+    deadline = asyncio.get_running_loop().time() + 1.0  # an Alibaba-like reply deadline
+    async with asyncio.timeout_at(deadline):  # what the endpoint does: a late answer is a failure
+        await rig.publisher.publish([record(1)], deadline=deadline)
+    assert rig.spool.records == 1
+    rig.kafka.release()
+    await rig.publisher.stop()
