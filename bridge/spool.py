@@ -4,7 +4,8 @@ One dedicated thread owns the database; the event loop only queues jobs and awai
 futures, so disk I/O never blocks it. Jobs that queue up while a commit is running share the
 next transaction (group commit): one fsync for many callbacks. WAL mode, `synchronous=FULL`:
 a record is on disk before append() returns. A file that is not a readable spool is renamed
-aside (`<path>.corrupt-<UTC time>`), never deleted, and the spool turns unhealthy.
+aside (`<path>.corrupt-<UTC time>`), never deleted, and the spool turns unhealthy. The file
+format is spoolfile.py's.
 """
 
 from __future__ import annotations
@@ -25,20 +26,28 @@ import orjson
 from pydantic import BaseModel, ConfigDict, Field
 
 from bridge.envelope import KafkaRecord
-from bridge.errors import BridgeError
-from bridge.events import EventType
+from bridge.spoolfile import (
+    DELETE,
+    HEAD,
+    INSERT,
+    OLDEST,
+    SpooledRecord,
+    SpoolError,
+    Totals,
+    error_name,
+    from_row,
+    is_corrupt,
+    open_file,
+    set_aside,
+    to_row,
+)
+
+__all__ = ["Spool", "SpoolError", "SpoolFullError", "SpoolSettings", "SpooledRecord"]
 
 log = logging.getLogger(__name__)
 
-APPLICATION_ID: Final = 0x534D5342  # "SMSB" in the file header: this file is a spool
-SCHEMA_VERSION: Final = 1
 MAX_JOBS_PER_COMMIT: Final = 512
 ROOM_FOR_A_CALLBACK: Final = 64 * 1024  # has_room() keeps this much free (up to a quarter of max_bytes)
-CORRUPT: Final = frozenset({sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB})
-_SCHEMA: Final = """CREATE TABLE IF NOT EXISTS records (
-    seq INTEGER PRIMARY KEY AUTOINCREMENT, spooled_at REAL NOT NULL, topic TEXT NOT NULL,
-    key BLOB NOT NULL, value BLOB NOT NULL, headers TEXT NOT NULL, event_id TEXT NOT NULL,
-    event_type TEXT, size INTEGER NOT NULL)"""
 
 
 class SpoolSettings(BaseModel):
@@ -54,23 +63,8 @@ class SpoolSettings(BaseModel):
     stop_drain_seconds: Annotated[float, Field(ge=0, le=300)] = 5.0
 
 
-class SpoolError(BridgeError):
-    """The spool could not take or give records; `corrupt` when the file is not usable."""
-
-    def __init__(self, message: str, *, corrupt: bool = False) -> None:
-        super().__init__(message)
-        self.corrupt = corrupt
-
-
 class SpoolFullError(SpoolError):
     """The spool holds `max_bytes`, or its oldest record is older than `max_age_seconds`."""
-
-
-@dataclass(frozen=True, slots=True)
-class SpooledRecord:
-    seq: int
-    spooled_at: float
-    record: KafkaRecord
 
 
 @dataclass
@@ -78,14 +72,6 @@ class _Job:
     op: Literal["append", "delete", "head"]
     arg: Any
     future: asyncio.Future[Any]
-
-
-@dataclass
-class _Totals:
-    records: int = 0
-    bytes: int = 0
-    oldest: float | None = None
-    deleted: int = 0  # records deleted in the running transaction: the oldest must be looked up
 
 
 class Spool:
@@ -99,7 +85,7 @@ class Spool:
         self._thread: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._db: sqlite3.Connection | None = None
-        self._totals = _Totals()
+        self._totals = Totals()
         self.healthy = False
         self.problem: str | None = None
         self._closed = False
@@ -128,7 +114,7 @@ class Spool:
         """Open (or create) the file and start the writer thread; on failure log why and stay unhealthy."""
         self._loop = asyncio.get_running_loop()
         try:
-            self._db = await asyncio.to_thread(self._connect)
+            self._db, self._totals = await asyncio.to_thread(open_file, self.path)
         except SpoolError as error:
             self.problem = str(error)
             log.error(
@@ -170,53 +156,6 @@ class Spool:
 
     # --- the writer thread's side ------------------------------------------------------------
 
-    def _connect(self) -> sqlite3.Connection:
-        try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            db = sqlite3.connect(self.path, timeout=1.0, isolation_level=None, check_same_thread=False)
-        except (OSError, sqlite3.Error) as exc:
-            raise SpoolError(f"cannot open {self.path}: {_name(exc)}") from exc
-        try:
-            # One process per file: a second bridge on the same file fails to open it.
-            db.execute("PRAGMA locking_mode=EXCLUSIVE")
-            if db.execute("PRAGMA journal_mode=WAL").fetchone()[0] != "wal":
-                raise SpoolError(f"{self.path}: the file system does not support WAL mode")
-            db.execute("PRAGMA synchronous=FULL")
-            db.execute("PRAGMA journal_size_limit=67108864")
-            app_id, version = (db.execute(f"PRAGMA {p}").fetchone()[0] for p in ("application_id", "user_version"))
-            tables = db.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]
-            if tables and (app_id, version) != (APPLICATION_ID, SCHEMA_VERSION):
-                raise SpoolError("not a spool file of this version", corrupt=True)
-            check = db.execute("PRAGMA quick_check").fetchall()
-            if check != [("ok",)]:
-                raise SpoolError("integrity check failed", corrupt=True)
-            db.execute(_SCHEMA)
-            db.execute(f"PRAGMA application_id={APPLICATION_ID}")
-            db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
-            count, size, oldest = db.execute(
-                "SELECT count(*), coalesce(sum(size), 0), min(spooled_at) FROM records"
-            ).fetchone()
-        except (sqlite3.Error, SpoolError) as exc:
-            db.close()
-            corrupt = exc.corrupt if isinstance(exc, SpoolError) else _corrupt(exc)
-            why = str(exc) if isinstance(exc, SpoolError) else _name(exc)
-            if corrupt:
-                aside = self._set_aside()
-                raise SpoolError(f"{self.path} is not a readable spool ({why}); moved to {aside}") from exc
-            raise SpoolError(f"cannot open {self.path}: {why}") from exc
-        self._totals = _Totals(count, size, oldest)
-        return db
-
-    def _set_aside(self) -> str:
-        stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
-        aside = self.path.with_name(f"{self.path.name}.corrupt-{stamp}")
-        for suffix in ("", "-wal", "-shm"):
-            source = Path(f"{self.path}{suffix}")
-            if source.exists():
-                with contextlib.suppress(OSError):
-                    source.rename(f"{aside}{suffix}")
-        return aside.name
-
     def _run(self) -> None:
         stopping = False
         while not stopping:
@@ -250,64 +189,48 @@ class Spool:
                 results.append((job, self._head(db, job.arg)))
             writes = [j for j in batch if j.op != "head"]
             if writes:
-                pending = _Totals(totals.records, totals.bytes, totals.oldest)
+                pending = Totals(totals.records, totals.bytes, totals.oldest)
                 db.execute("BEGIN IMMEDIATE")
                 for job in writes:
                     results.append((job, self._write(db, job, pending)))
                 db.execute("COMMIT")
                 if pending.records and pending.deleted:
-                    pending.oldest = db.execute("SELECT spooled_at FROM records ORDER BY seq LIMIT 1").fetchone()[0]
-                self._totals = _Totals(pending.records, pending.bytes, pending.oldest if pending.records else None)
+                    pending.oldest = db.execute(OLDEST).fetchone()[0]
+                self._totals = Totals(pending.records, pending.bytes, pending.oldest if pending.records else None)
         except sqlite3.Error as exc:
             with contextlib.suppress(sqlite3.Error):
                 db.execute("ROLLBACK")
-            if _corrupt(exc):
-                self._turn_unhealthy(f"spool file damaged ({_name(exc)})")
-            self._fail(batch, SpoolError(f"spool write failed: {_name(exc)}", corrupt=_corrupt(exc)))
+            if is_corrupt(exc):
+                self._turn_unhealthy(f"spool file damaged ({error_name(exc)})")
+            self._fail(batch, SpoolError(f"spool write failed: {error_name(exc)}", corrupt=is_corrupt(exc)))
             return
         for job, result in results:
             self._resolve(job, result)
 
-    def _write(self, db: sqlite3.Connection, job: _Job, pending: _Totals) -> Any:
+    def _write(self, db: sqlite3.Connection, job: _Job, pending: Totals) -> Any:
         if job.op == "delete":
             seqs: list[int] = job.arg
-            deleted = db.execute(
-                "DELETE FROM records WHERE seq IN (SELECT value FROM json_each(?)) RETURNING size",
-                (orjson.dumps(seqs).decode(),),
-            )
-            sizes = [row[0] for row in deleted]
+            sizes = [row[0] for row in db.execute(DELETE, (orjson.dumps(seqs).decode(),))]
             pending.records -= len(sizes)
             pending.deleted += len(sizes)
             pending.bytes -= sum(sizes)
             return len(sizes)
         records: Sequence[KafkaRecord] = job.arg
-        rows = [_row(r) for r in records]
+        rows = [to_row(r) for r in records]
         size = sum(row[-1] for row in rows)
         now = self._clock()
         if pending.bytes + size > self.settings.max_bytes:
             return SpoolFullError(f"spool holds {pending.bytes} of {self.settings.max_bytes} bytes")
         if pending.oldest is not None and now - pending.oldest >= self.settings.max_age_seconds:
             return SpoolFullError(f"oldest spooled record is older than {self.settings.max_age_seconds} s")
-        seqs = [
-            int(db.execute(
-                "INSERT INTO records (spooled_at, topic, key, value, headers, event_id, event_type, size) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                (now, *row),
-            ).lastrowid or 0)
-            for row in rows
-        ]
+        seqs = [int(db.execute(INSERT, (now, *row)).lastrowid or 0) for row in rows]
         pending.records += len(rows)
         pending.bytes += size
         pending.oldest = now if pending.oldest is None else pending.oldest
         return seqs
 
     def _head(self, db: sqlite3.Connection, limit: int) -> list[SpooledRecord]:
-        rows = db.execute(
-            "SELECT seq, spooled_at, topic, key, value, headers, event_id, event_type"
-            " FROM records ORDER BY seq LIMIT ?",
-            (limit,),
-        ).fetchall()
-        return [_record(row) for row in rows]
+        return [from_row(row) for row in db.execute(HEAD, (limit,)).fetchall()]
 
     def _turn_unhealthy(self, problem: str) -> None:
         self.healthy = False
@@ -316,7 +239,7 @@ class Spool:
             with contextlib.suppress(sqlite3.Error):
                 self._db.close()
             self._db = None
-        aside = self._set_aside()
+        aside = set_aside(self.path)
         log.error(
             "spool damaged, serving without it",
             extra={"event": "spool_unavailable", "detail": f"{problem}; moved to {aside}", "records": self.records},
@@ -340,27 +263,3 @@ def _settle(future: asyncio.Future[Any], result: Any) -> None:
         future.set_result(result)
 
 
-def _row(record: KafkaRecord) -> tuple[str, bytes, bytes, str, str, str | None, int]:
-    headers = orjson.dumps([[name, value.decode("latin-1")] for name, value in record.headers]).decode()
-    event_type = record.event_type.value if record.event_type is not None else None
-    size = len(record.key) + len(record.value) + len(headers) + len(record.topic)
-    return record.topic, record.key, record.value, headers, record.event_id, event_type, size
-
-
-def _record(row: tuple[Any, ...]) -> SpooledRecord:
-    seq, spooled_at, topic, key, value, headers, event_id, event_type = row
-    try:
-        kind: EventType | None = EventType(event_type) if event_type is not None else None
-    except ValueError:
-        kind = None
-    pairs = tuple((str(n), str(v).encode("latin-1")) for n, v in orjson.loads(headers))
-    return SpooledRecord(seq, spooled_at, KafkaRecord(topic, bytes(key), bytes(value), pairs, event_id, kind))
-
-
-def _corrupt(exc: BaseException) -> bool:
-    code = getattr(exc, "sqlite_errorcode", None)
-    return code is not None and (code & 0xFF) in CORRUPT
-
-
-def _name(exc: BaseException) -> str:
-    return str(getattr(exc, "sqlite_errorname", None) or type(exc).__name__)
