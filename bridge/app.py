@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import logging
 from collections.abc import AsyncIterator
 
 from prometheus_client import CollectorRegistry
@@ -16,6 +17,7 @@ from bridge.callbacks import CallbackEndpoint
 from bridge.clock import Clock
 from bridge.config import Settings
 from bridge.envelope import Envelope
+from bridge.fastlog import AcceptedLog
 from bridge.health import Health
 from bridge.lifecycle import Lifecycle
 from bridge.metrics import NO_ACCOUNT, BridgeMetrics
@@ -37,11 +39,14 @@ def create_app(
     health = Health(publisher, lifecycle)
     topics = settings.kafka.topics.by_type()
     endpoints: dict[str, CallbackEndpoint] = {}
+    accepted_log = AcceptedLog(logging.getLogger("bridge.callbacks"))
     for instance in settings.providers:
         provider = build(instance, clock)
         metrics.add_instance(provider.kind, instance.name, topics=topics)
         envelope = Envelope(instance.cloudevents_source, topics, settings.kafka.type_prefix)
-        endpoints[instance.path] = CallbackEndpoint(provider, envelope, publisher, metrics, clock, lifecycle, settings)
+        endpoints[instance.path] = CallbackEndpoint(
+            provider, envelope, publisher, metrics, clock, lifecycle, settings, accepted_log
+        )
 
     metrics.watch_health(ready=lambda: health.ready, connected=lambda: publisher.ready)
 
@@ -59,6 +64,7 @@ def create_app(
         finally:
             lifecycle.draining = True
             await publisher.stop()
+            accepted_log.flush()
 
     middleware = [Middleware(CallbackRouter, endpoints=endpoints)]
     app = Starlette(routes=routes, middleware=middleware, lifespan=lifespan)

@@ -23,6 +23,7 @@ from bridge.deadletter import to_dead_letter
 from bridge.envelope import Envelope, KafkaRecord, valid_traceparent
 from bridge.errors import CallbackError, MalformedCallbackError, PublishError, RequestError, VerificationError
 from bridge.events import DeliveryReceipt, SmsEvent
+from bridge.fastlog import AcceptedLog
 from bridge.guard import Guard
 from bridge.lifecycle import Lifecycle
 from bridge.metrics import BridgeMetrics, Outcome
@@ -60,8 +61,10 @@ class CallbackEndpoint:
         clock: Clock,
         lifecycle: Lifecycle,
         settings: Settings,
+        accepted_log: AcceptedLog,
     ) -> None:
         self.provider = provider
+        self.accepted_log = accepted_log
         self.envelope = envelope
         self.publisher = publisher
         self.metrics = metrics
@@ -117,17 +120,14 @@ class CallbackEndpoint:
             self.metrics.in_flight.dec()
         elapsed = time.perf_counter() - started
         self.metrics.callback_done(self.kind, self.instance, outcome, elapsed)
-        if stored is not None:
-            log.info(
-                "callback accepted",
-                extra={
-                    **self._fields(request_id, outcome, None, None),
-                    "event_ids": [r.event_id for r in stored.records],
-                    "parties": [masked_parties(e) for e in stored.events[:5]],
-                    "dead_lettered_reports": len(stored.bad),
-                    "latency_ms": round(elapsed * 1000, 3),
-                },
-            )
+        if stored is not None and self.accepted_log.enabled:
+            self.accepted_log.write({
+                **self._fields(request_id, outcome, None, None),
+                "event_ids": [r.event_id for r in stored.records],
+                "parties": [masked_parties(e) for e in stored.events[:5]],
+                "dead_lettered_reports": len(stored.bad),
+                "latency_ms": round(elapsed * 1000, 3),
+            })
         await _send(send, reply, request_id)
 
     async def _handle(self, scope: Scope, receive: Receive, headers: dict[str, str], request_id: str) -> Stored:
