@@ -44,9 +44,9 @@ def create_app(
         provider = build(instance, clock)
         metrics.add_instance(provider.kind, instance.name, topics=topics)
         envelope = Envelope(instance.cloudevents_source, topics, settings.kafka.type_prefix)
-        endpoints[instance.path] = CallbackEndpoint(
-            provider, envelope, publisher, metrics, clock, lifecycle, settings, accepted_log
-        )
+        endpoint = CallbackEndpoint(provider, envelope, publisher, metrics, clock, lifecycle, settings, accepted_log)
+        endpoints[instance.path] = endpoint
+        metrics.watch_replays(provider.kind, instance.name, endpoint.guard.replays)
 
     metrics.watch_health(ready=lambda: health.ready, connected=lambda: publisher.ready)
 

@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import platform
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any, Final, Literal, get_args
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info, make_asgi_app
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
 from starlette.types import Message, Receive, Scope, Send
 
 from bridge import __version__
 from bridge.errors import MalformedReason, PublishReason, Reason, RequestReason, VerificationReason
 from bridge.events import EventType, Status
+from bridge.replay import ReplayCache
 
 PREFIX: Final = "sms_bridge"
 Outcome = Literal["accepted", "rejected", "dead_lettered", "failed"]
@@ -123,6 +126,8 @@ class BridgeMetrics:
         self.ready = Gauge(f"{p}_ready", "1 when /readyz answers ready.", registry=registry)
         self.build = Info(f"{p}_build", "Version of the bridge and of Python.", registry=registry)
         self.build.info({"version": __version__, "python": platform.python_version()})
+        self.replays = ReplayCollector()
+        registry.register(self.replays)
         for reason in PUBLISH_FAILURES:
             self.publish_failures.labels(reason)
         self._publish_done = {outcome: self.publish_durations.labels(outcome) for outcome in PUBLISH_OUTCOMES}
@@ -202,6 +207,10 @@ class BridgeMetrics:
     def publish_failed(self, reason: PublishFailure) -> None:
         self.publish_failures.labels(reason).inc()
 
+    def watch_replays(self, provider: str, account: str, cache: ReplayCache) -> None:
+        """Export an account's replay memory: its size and the keys it had to forget early."""
+        self.replays.caches.append((provider, account, cache))
+
     def watch_health(self, ready: Callable[[], bool], connected: Callable[[], bool]) -> None:
         """The health gauges read the live state whenever they are collected."""
         self.ready.set_function(lambda: 1.0 if ready() else 0.0)
@@ -211,6 +220,28 @@ class BridgeMetrics:
         """The /metrics endpoint: prometheus_client's own exposition, which negotiates OpenMetrics
         (Accept), gzip (Accept-Encoding) and `name[]` filters."""
         return MetricsApp(self.registry)
+
+
+class ReplayCollector(Collector):
+    """The replay memories of the accounts whose kinds sign a nonce or a time, read when scraped."""
+
+    def __init__(self) -> None:
+        self.caches: list[tuple[str, str, ReplayCache]] = []
+
+    def collect(self) -> Iterator[Metric]:
+        entries = GaugeMetricFamily(
+            f"{PREFIX}_replay_cache_entries", "Signatures and nonces remembered to refuse replays.",
+            labels=["provider", "account"],
+        )
+        evictions = CounterMetricFamily(
+            f"{PREFIX}_replay_evictions", "Replay keys forgotten before their window ended because the memory "
+            "was full (replay_cache_size): those callbacks could be replayed.", labels=["provider", "account"],
+        )
+        for provider, account, cache in self.caches:
+            entries.add_metric([provider, account], len(cache))
+            evictions.add_metric([provider, account], cache.evicted)
+        yield entries
+        yield evictions
 
 
 class MetricsApp:

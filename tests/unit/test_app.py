@@ -520,3 +520,16 @@ async def test_log_lines_carry_no_token_secret_signature_text_or_whole_number(
     text = "\n".join(lines)
     for never in (TENCENT_TOKEN, NX_SECRET, headers["sign"], "private words", "你好 STOP", sender, "18184505018"):
         assert never not in text
+
+
+async def test_the_replay_memory_and_its_early_evictions_are_exported(registry: CollectorRegistry,
+                                                                      clock: FixedClock) -> None:
+    document = config_dict()
+    document["providers"][1]["replay_cache_size"] = 1
+    async with running(make_settings(document), registry, clock) as small:
+        for message_id in ("m1", "m2"):
+            body = orjson.dumps({**orjson.loads(DR), "messageId": message_id})
+            assert (await small.post(NXCLOUD, body, nx_headers(body))).status_code == 200
+        labels = {"provider": "nxcloud", "account": "nxcloud-test"}
+        assert small.metric("sms_bridge_replay_cache_entries", **labels) == 1
+        assert small.metric("sms_bridge_replay_evictions_total", **labels) == 1

@@ -12,6 +12,7 @@ from starlette.applications import Starlette
 from bridge.events import EventType
 from bridge.lifecycle import Lifecycle
 from bridge.metrics import BridgeMetrics, SpoolMetrics
+from bridge.replay import ReplayCache
 from bridge.server import DrainingServer
 from tests.conftest import ROOT
 
@@ -29,7 +30,9 @@ def readme_metrics() -> dict[str, tuple[str, frozenset[str]]]:
 def registered_metrics() -> dict[str, tuple[str, frozenset[str]]]:
     """name -> (type, labels) of every family, with an account exported and a spool configured."""
     registry = CollectorRegistry()
-    BridgeMetrics(registry).add_instance("tencent", "main", topics={t: "topic" for t in EventType})
+    metrics = BridgeMetrics(registry)
+    metrics.add_instance("tencent", "main", topics={t: "topic" for t in EventType})
+    metrics.watch_replays("tencent", "main", ReplayCache(10))
     SpoolMetrics(registry)
     families: dict[str, tuple[str, frozenset[str]]] = {}
     for family in registry.collect():
