@@ -273,7 +273,7 @@ def test_any_params_url_and_headers_give_events_or_a_callback_error(
     provider = make_provider()
     signed = () if method == "GET" else params
     sig = signature(TOKEN, url, signed) + ("x" if forge else "")
-    callback = RawCallback(urlencode(params).encode("utf-8", "surrogatepass"),
+    callback = RawCallback(urlencode(params, errors="surrogatepass").encode("utf-8", "surrogatepass"),
                            {"content-type": content_type, "x-twilio-signature": sig}, None, RECEIVED,
                            method=method, url=url, query=params if method == "GET" else (), form=params)
     try:
