@@ -18,6 +18,7 @@ from aiokafka.errors import (  # type: ignore[import-untyped]
 )
 from aiokafka.helpers import create_ssl_context  # type: ignore[import-untyped]
 
+from bridge.batching import GroupCommit
 from bridge.config import KafkaSettings
 from bridge.envelope import KafkaRecord
 from bridge.errors import PublishError
@@ -103,6 +104,7 @@ class KafkaPublisher:
         self._connected = asyncio.Event()
         self._down_since: float | None = None  # monotonic time of the failure that made it known down
         self._kick = asyncio.Event()  # wakes the probe at once after a failed write
+        self._group: GroupCommit | None = None
 
     @property
     def ready(self) -> bool:
@@ -140,6 +142,7 @@ class KafkaPublisher:
                 await asyncio.sleep(delay)
                 continue
             self._producer = producer
+            self._group = GroupCommit(producer)
             self._last_ok = time.monotonic()
             self._connected.set()
             log.info("kafka producer connected", extra={"event": "kafka_connected", "attempts": attempt + 1})
@@ -156,6 +159,8 @@ class KafkaPublisher:
                 self._mark_down(f"probe: {type(exc).__name__}")
             else:
                 self._mark_up()
+                if self._group is not None:
+                    self._group.forget_partitions()  # partitions_for() again: a topic may have grown
 
     def _mark_down(self, cause: str) -> None:
         if self._down_since is None:
@@ -186,16 +191,16 @@ class KafkaPublisher:
 
     async def publish(self, records: Sequence[KafkaRecord], *, deadline: float | None = None) -> None:
         """`deadline` is not used: the produce deadline decides, and the caller's own timeout may cut it."""
-        producer = self._producer
-        if producer is None or self._down_since is not None:
+        group = self._group
+        if group is None or self._down_since is not None:
             raise PublishError("not_connected", "Kafka producer is not connected")
         try:
             async with asyncio.timeout(self._deadline):
-                futures = [await producer.send(r.topic, r.value, key=r.key, headers=list(r.headers)) for r in records]
-                if len(futures) == 1:
-                    await futures[0]
+                outcomes = await group.send(records)
+                if len(outcomes) == 1:
+                    await asyncio.shield(outcomes[0])  # shared with other callbacks: never cancel it
                 else:
-                    await asyncio.gather(*futures)
+                    await asyncio.gather(*(asyncio.shield(o) for o in outcomes))
         except TimeoutError as exc:
             self._mark_down("write: no acknowledgement within the produce deadline")
             raise PublishError("timeout", "Kafka did not acknowledge within the produce deadline") from exc
