@@ -1,13 +1,6 @@
-"""Request corpora and the load generators that replay them.
+"""The load generators that replay a request corpus (corpora.py) against one server.
 
-A corpus is a file of complete raw HTTP/1.1 requests separated by NUL bytes:
-* NxCloud: distinct, correctly signed `action: dr` callbacks (one record each, ~280 B JSON);
-  every messageId is unique to the corpus, so every request carries a distinct signature and
-  none is refused as a replay, as long as a run sends no more requests than the corpus holds.
-* Tencent: status callbacks, each an array of 5 reports with distinct `sid`s (~1.2 KB JSON);
-  Tencent signs nothing, so a small corpus is cycled.
-
-Load generators (closed loop, keep-alive, one request per connection at a time):
+Both are closed loop, keep-alive, one request per connection at a time:
 * `wrk` (Debian's wrk 4.1) with the Lua script below, which cycles through the corpus, when
   installed; wrk is bounded by duration (`-d`).
 * otherwise this module's own asyncio generator (`python -m tests.bench.workload`), bounded by
@@ -29,19 +22,11 @@ import sys
 import time
 from collections.abc import Coroutine, Sequence
 from dataclasses import asdict, dataclass
-from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, Final, TypeVar
 
-import orjson
+from tests.bench.corpora import read_corpus
 
-from bridge.providers.nxcloud import DID_BIZ_TYPE, signature
-from bridge.providers.nxcloud import receipt_body as nxcloud_receipt_body
-
-CST: Final = timezone(timedelta(hours=8))  # the instances' zone (Asia/Shanghai)
-NXCLOUD_PATH: Final = "/callbacks/nxcloud/test"
-TENCENT_PATH: Final = "/callbacks/tencent/test"
-REPORTS_PER_TENCENT_CALLBACK: Final = 5
 RESULT_MARK: Final = "BENCH_RESULT "
 T = TypeVar("T")
 
@@ -102,62 +87,6 @@ class LoadResult:
     @property
     def rps(self) -> float:
         return self.requests / self.duration_s if self.duration_s > 0 else 0.0
-
-
-# --- corpora ---------------------------------------------------------------------------------------
-
-
-def _raw(path: str, headers: Sequence[tuple[str, str]], body: bytes) -> bytes:
-    head = [f"POST {path} HTTP/1.1", "Host: 127.0.0.1"]
-    head += [f"{name}: {value}" for name, value in headers]
-    head.append(f"Content-Length: {len(body)}")
-    return ("\r\n".join(head) + "\r\n\r\n").encode("latin-1") + body
-
-
-def nxcloud_corpus(count: int, tag: str, access_key: str, secret: str) -> list[bytes]:
-    """`count` distinct signed NxCloud `dr` callbacks, signed now (`ts`), unique per `tag`."""
-    now = datetime.now(CST).strftime("%Y-%m-%d %H:%M:%S")
-    ts = str(int(time.time() * 1000))
-    signed = {"accessKey": access_key, "action": "dr", "bizType": DID_BIZ_TYPE, "ts": ts}
-    fixed = [("accesskey", access_key), ("action", "dr"), ("biztype", DID_BIZ_TYPE), ("ts", ts)]
-    out: list[bytes] = []
-    for i in range(count):
-        # 32-character ids, like NxCloud's
-        body = nxcloud_receipt_body(f"{tag:_<12.12}{i:020d}", f"1818{i % 10_000_000:07d}", now)
-        sign = signature(signed, body, secret)
-        out.append(_raw(NXCLOUD_PATH, [*fixed, ("sign", sign), ("Content-Type", "application/json")], body))
-    return out
-
-
-def tencent_corpus(count: int, tag: str, token: str) -> list[bytes]:
-    """`count` Tencent status callbacks of 5 reports each, with distinct `sid`s."""
-    now = datetime.now(CST).strftime("%Y-%m-%d %H:%M:%S")
-    out: list[bytes] = []
-    for i in range(count):
-        reports = [
-            {
-                "user_receive_time": now,
-                "nationcode": "86",
-                "mobile": f"138{(i * 5 + j) % 100_000_000:08d}",
-                "report_status": "SUCCESS" if j % 4 else "FAIL",
-                "errmsg": "DELIVRD" if j % 4 else "UNDELIV",
-                "description": "The SMS message is successfully delivered",
-                "sid": f"bench:{tag}:{i:06d}:{j}",
-            }
-            for j in range(REPORTS_PER_TENCENT_CALLBACK)
-        ]
-        body = orjson.dumps(reports)
-        out.append(_raw(f"{TENCENT_PATH}/{token}", [("Content-Type", "application/json")], body))
-    return out
-
-
-def write_corpus(path: Path, requests: Sequence[bytes]) -> Path:
-    path.write_bytes(b"\0".join(requests))
-    return path
-
-
-def read_corpus(path: Path) -> list[bytes]:
-    return path.read_bytes().split(b"\0")
 
 
 # --- load generators -------------------------------------------------------------------------------
