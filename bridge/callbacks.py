@@ -147,7 +147,7 @@ class CallbackEndpoint:
                 body = await self._read_body(receive, headers)
                 reading = False
                 deadline.reschedule(reply_by)
-                return await self._verify_and_store(scope, headers, body, body_kind, request_id)
+                return await self._verify_and_store(scope, headers, body, body_kind, request_id, reply_by)
         except TimeoutError:
             if reading:
                 raise RequestError("request_timeout", "body not received in time", status=408) from None
@@ -167,7 +167,13 @@ class CallbackEndpoint:
         return kind
 
     async def _verify_and_store(
-        self, scope: Scope, headers: dict[str, str], body: bytes, body_kind: BodyKind | None, request_id: str
+        self,
+        scope: Scope,
+        headers: dict[str, str],
+        body: bytes,
+        body_kind: BodyKind | None,
+        request_id: str,
+        reply_by: float,
     ) -> Stored:
         received_at = self.clock.now()
         peer = scope.get("client")
@@ -200,18 +206,18 @@ class CallbackEndpoint:
         verified = self.provider.verify(raw)
         self.guard.check(verified)
         try:
-            return await self._store(verified, request_id)
+            return await self._store(verified, request_id, reply_by)
         except CallbackError:
             raise  # dead-lettered: stored, so the reservation stands
         except BaseException:
             self.guard.release(verified)  # not stored: the provider's retry must be accepted
             raise
 
-    async def _store(self, verified: Verified, request_id: str) -> Stored:
+    async def _store(self, verified: Verified, request_id: str, reply_by: float) -> Stored:
         try:
             parsed = self.provider.parse(verified)
         except MalformedCallbackError as error:
-            await self._publish([self._dead_letter(verified, error, request_id)])
+            await self._publish([self._dead_letter(verified, error, request_id)], reply_by)
             self.metrics.dead_lettered(self.kind, self.instance, error.reason)
             raise
         traceparent = valid_traceparent(verified.raw.headers.get("traceparent"))
@@ -227,7 +233,7 @@ class CallbackEndpoint:
                 events.append(item)
             except MalformedCallbackError as error:  # too large even without `raw`
                 bad.append(BadReport(index, item.raw, error))
-        await self._publish([*records, *(self._dead_letter(verified, b.error, request_id, b) for b in bad)])
+        await self._publish([*records, *(self._dead_letter(verified, b.error, request_id, b) for b in bad)], reply_by)
         for report in bad:
             self.metrics.dead_lettered(self.kind, self.instance, report.error.reason)
         now = self.clock.time()
@@ -241,11 +247,11 @@ class CallbackEndpoint:
             raise bad[0].error if bad else MalformedCallbackError("wrong_shape", "callback carries no event")
         return Stored(verified, events, records, bad)
 
-    async def _publish(self, records: list[KafkaRecord]) -> None:
-        """All of them acknowledged, or PublishError; timed either way."""
+    async def _publish(self, records: list[KafkaRecord], reply_by: float) -> None:
+        """All of them stored (acknowledged, or spooled in time for `reply_by`), or PublishError; timed either way."""
         started = time.perf_counter()
         try:
-            await self.publisher.publish(records)
+            await self.publisher.publish(records, deadline=reply_by)
         except BaseException:
             self.metrics.publish_done("failed", time.perf_counter() - started)
             raise
