@@ -31,7 +31,7 @@ from bridge.providers import AnyProvider
 from bridge.providers.base import BadReport, BodyKind, Reply, Verified
 from bridge.publisher import Publisher
 from bridge.redact import mask_phone
-from bridge.request import client_address, decode_params, headers_of, public_url, raw_callback
+from bridge.request import client_address, decode_params, headers_of, public_url, raw_callback, read_body, send_reply
 from bridge.request import request_id as new_request_id
 
 log = logging.getLogger(__name__)
@@ -128,7 +128,7 @@ class CallbackEndpoint:
                 "dead_lettered_reports": len(stored.bad),
                 "latency_ms": round(elapsed * 1000, 3),
             })
-        await _send(send, reply, request_id)
+        await send_reply(send, reply, request_id)
 
     async def _handle(self, scope: Scope, receive: Receive, headers: dict[str, str], request_id: str) -> Stored:
         method: str = scope["method"]
@@ -144,7 +144,7 @@ class CallbackEndpoint:
         try:
             # One timer for both deadlines: the body's first, then the reply's.
             async with asyncio.timeout(self.body_timeout) as deadline:
-                body = await self._read_body(receive, headers)
+                body = await read_body(receive, headers, self.server.max_body_bytes)
                 reading = False
                 deadline.reschedule(reply_by)
                 return await self._verify_and_store(scope, headers, body, body_kind, request_id, reply_by)
@@ -276,26 +276,6 @@ class CallbackEndpoint:
             report=report,
         )
 
-    async def _read_body(self, receive: Receive, headers: dict[str, str]) -> bytes:
-        limit = self.server.max_body_bytes
-        declared = headers.get("content-length")
-        if declared is not None and declared.strip().isdigit() and int(declared) > limit:
-            raise RequestError("body_too_large", f"body exceeds {limit} bytes", status=413)
-        chunks: list[bytes] = []
-        size = 0
-        while True:
-            message = await receive()
-            if message["type"] == "http.disconnect":
-                raise RequestError("bad_request", "client disconnected before the body ended", status=400)
-            chunk = message.get("body", b"")
-            size += len(chunk)
-            if size > limit:
-                raise RequestError("body_too_large", f"body exceeds {limit} bytes", status=413)
-            chunks.append(chunk)
-            if not message.get("more_body", False):
-                break
-        return chunks[0] if len(chunks) == 1 else b"".join(chunks)
-
     def _reply_for(self, error: CallbackError) -> Reply:
         reply = self.provider.rejected(error)
         if error.status == 405:
@@ -316,17 +296,6 @@ class CallbackEndpoint:
             "reason": reason,
             "detail": detail,
         }
-
-
-async def _send(send: Send, reply: Reply, request_id: str) -> None:
-    headers = [
-        (b"content-type", reply.media_type.encode("latin-1")),
-        (b"content-length", str(len(reply.body)).encode("latin-1")),
-        (b"x-request-id", request_id.encode("latin-1", "replace")),
-    ]
-    headers.extend((k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in reply.headers.items())
-    await send({"type": "http.response.start", "status": reply.status, "headers": headers})
-    await send({"type": "http.response.body", "body": reply.body})
 
 
 def masked_parties(event: SmsEvent) -> dict[str, str | None]:

@@ -1,4 +1,4 @@
-"""From an HTTP request to a RawCallback: headers, the caller's address, the public URL, query and form."""
+"""The callback on the wire: headers, body, the caller's address, the public URL, query and form; the reply."""
 
 from __future__ import annotations
 
@@ -10,8 +10,10 @@ from datetime import datetime
 from typing import Final
 from urllib.parse import parse_qsl
 
+from starlette.types import Receive, Send
+
 from bridge.errors import RequestError
-from bridge.providers.base import BodyKind, Params, RawCallback
+from bridge.providers.base import BodyKind, Params, RawCallback, Reply
 
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 _RUN_ID: Final = uuid.uuid4().hex[:12]  # request ids: this process's random prefix and a counter
@@ -109,3 +111,36 @@ def raw_callback(
         body=body, headers=headers, client=client, received_at=received_at, url_token=token,
         method=method, url=url, query=query, form=form,
     )
+
+
+async def read_body(receive: Receive, headers: Mapping[str, str], limit: int) -> bytes:
+    """The whole body, or RequestError: 413 beyond `limit` (declared or received), 400 on a disconnect."""
+    declared = headers.get("content-length")
+    if declared is not None and declared.strip().isdigit() and int(declared) > limit:
+        raise RequestError("body_too_large", f"body exceeds {limit} bytes", status=413)
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise RequestError("bad_request", "client disconnected before the body ended", status=400)
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            raise RequestError("body_too_large", f"body exceeds {limit} bytes", status=413)
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            break
+    return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
+
+async def send_reply(send: Send, reply: Reply, request_id: str) -> None:
+    """The reply on the wire, with its length and the request id."""
+    headers = [
+        (b"content-type", reply.media_type.encode("latin-1")),
+        (b"content-length", str(len(reply.body)).encode("latin-1")),
+        (b"x-request-id", request_id.encode("latin-1", "replace")),
+    ]
+    headers.extend((k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in reply.headers.items())
+    await send({"type": "http.response.start", "status": reply.status, "headers": headers})
+    await send({"type": "http.response.body", "body": reply.body})
