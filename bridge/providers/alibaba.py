@@ -11,22 +11,21 @@ the instance's reply deadline stays under it.
 
 from __future__ import annotations
 
-import hmac
 import re
 from collections.abc import Sequence
 from datetime import datetime, timedelta, timezone
 from typing import Annotated, Any, ClassVar, Final, Literal
-from urllib.parse import urlsplit, urlunsplit
 from zoneinfo import ZoneInfo
 
 import orjson
-from pydantic import AfterValidator, Field, field_validator
+from pydantic import AfterValidator, Field
 
 from bridge.clock import Clock
-from bridge.errors import CallbackError, MalformedCallbackError, VerificationError
+from bridge.errors import CallbackError, MalformedCallbackError
 from bridge.events import DeliveryReceipt, EventType, InboundMessage, Status
 from bridge.phones import check_region
 from bridge.providers.base import (
+    JSON,
     BadReport,
     InstanceSettings,
     Outgoing,
@@ -38,11 +37,10 @@ from bridge.providers.base import (
     Verified,
 )
 from bridge.providers.common import count, identifier, load_json, local_time, optional_text, text_field
-from bridge.redact import Secret
+from bridge.providers.verification import UrlToken, check_url_token, with_url_token
 
 KIND: Final = "alibaba"
 MAX_REPORTS: Final = 1000
-MIN_TOKEN_LENGTH: Final = 16
 ALIBABA_TIMEOUT_SECONDS: Final = 0.7  # Alibaba's answer timeout: later counts as a failure, retried
 REPLY_DEADLINE_SECONDS: Final = 0.6
 
@@ -54,17 +52,10 @@ class AlibabaSettings(InstanceSettings):
     """One Alibaba Cloud SMS account's HTTP batch push (SmsReport and SmsUp)."""
 
     kind: Literal["alibaba"] = "alibaba"
-    url_token: Annotated[Secret, Field(description=f"at least {MIN_TOKEN_LENGTH} characters")]
+    url_token: UrlToken
     max_reports: Annotated[int, Field(ge=1, le=100_000)] = MAX_REPORTS
     default_region: Annotated[str | None, AfterValidator(lambda r: r if r is None else check_region(r))] = "CN"
     reply_deadline_seconds: Annotated[float, Field(gt=0, lt=ALIBABA_TIMEOUT_SECONDS)] = REPLY_DEADLINE_SECONDS
-
-    @field_validator("url_token")
-    @classmethod
-    def _long_enough(cls, token: Secret) -> Secret:
-        if len(token.reveal()) < MIN_TOKEN_LENGTH:
-            raise ValueError(f"must be at least {MIN_TOKEN_LENGTH} characters")
-        return token
 
 
 def _reply(status: int, code: int, msg: str, reason: str | None = None) -> Reply:
@@ -122,10 +113,7 @@ class AlibabaProvider(Provider[AlibabaSettings, Verified]):
         self._zone = ZoneInfo(settings.timezone)
 
     def verify(self, callback: RawCallback) -> Verified:
-        if callback.url_token is None:
-            raise VerificationError("missing_credentials", "callback URL carries no token")
-        if not hmac.compare_digest(callback.url_token.encode("utf-8", "surrogatepass"), self._token):
-            raise VerificationError("bad_token", "callback URL token does not match")
+        check_url_token(callback.url_token, self._token)
         return Verified(callback)
 
     def restore(self, callback: RawCallback) -> Verified:
@@ -209,6 +197,4 @@ class AlibabaProvider(Provider[AlibabaSettings, Verified]):
 
     def sign(self, url: str, body: bytes, sample: str, now: float) -> Outgoing:
         """Alibaba signs nothing: the instance's token goes in the URL's last path segment."""
-        parts = urlsplit(url)
-        path = parts.path.rstrip("/") + "/" + self.settings.url_token.reveal()
-        return Outgoing("POST", urlunsplit(parts._replace(path=path)), {"content-type": "application/json"}, body)
+        return Outgoing("POST", with_url_token(url, self.settings.url_token.reveal()), {"content-type": JSON}, body)

@@ -25,6 +25,7 @@ from urllib.parse import quote_plus
 import jwt
 
 from bridge.errors import VerificationError
+from bridge.providers.verification import matches_any, signed_time
 
 JWT_HEADER: Final = "messagebird-signature-jwt"
 SIGNATURE_HEADER: Final = "messagebird-signature"
@@ -139,12 +140,10 @@ def verify_hmac(
     if given is None or len(given) != hashlib.sha256().digest_size:
         raise VerificationError("bad_signature", "header MessageBird-Signature: must be base64 of 32 bytes")
     stamp = text_bytes(timestamp)
-    if not any(hmac.compare_digest(hmac_signature(key, stamp, part, body), given)
-               for key in keys for part in signed_parts):
+    if not matches_any((given,), (hmac_signature(key, stamp, part, body) for key in keys for part in signed_parts)):
         raise VerificationError("bad_signature", "header MessageBird-Signature: does not match")
-    if not (timestamp.isascii() and timestamp.isdigit()) or len(timestamp) > 12:
-        raise VerificationError("stale_timestamp", "header MessageBird-Request-Timestamp: must be UNIX seconds")
-    return float(timestamp), f"hmac:{given.hex()}"
+    signed_at = signed_time(timestamp, "header MessageBird-Request-Timestamp: must be UNIX seconds")
+    return float(signed_at), f"hmac:{given.hex()}"
 
 
 def _base64(text: str) -> bytes | None:

@@ -46,6 +46,7 @@ from bridge.providers.common import (
     optional_text,
     text_field,
 )
+from bridge.providers.verification import signed_time
 from bridge.redact import Secret
 
 KIND: Final = "nxcloud"
@@ -205,12 +206,10 @@ class NxCloudProvider(Provider[NxCloudSettings, NxCloudVerified]):
         expected = signature(signed, callback.body, secret, algorithm)
         if not hmac.compare_digest(given.strip().lower().encode("latin-1", "replace"), expected.encode("ascii")):
             raise VerificationError("bad_signature", "header sign: does not match")
-        ts = signed["ts"].strip()
-        if not (ts.isdigit() and ts.isascii()) or len(ts) > 16:
-            raise VerificationError("stale_timestamp", "header ts: must be milliseconds since the epoch")
+        ts = signed_time(signed["ts"].strip(), "header ts: must be milliseconds since the epoch", digits=16)
         return NxCloudVerified(
             callback,
-            signed_at=int(ts) / 1000.0,
+            signed_at=ts / 1000.0,
             replay_key=f"{signed['accessKey']}:{expected}",
             action=signed["action"],
             biz_type=signed["bizType"],

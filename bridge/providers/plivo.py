@@ -15,7 +15,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Annotated, Any, ClassVar, Final, Literal
@@ -41,6 +41,7 @@ from bridge.providers.base import (
     Verified,
 )
 from bridge.providers.common import count, decimal_text, identifier, local_time, optional_text, text_field
+from bridge.providers.verification import matches_any
 from bridge.redact import Secret
 
 KIND: Final = "plivo"
@@ -192,12 +193,12 @@ class PlivoProvider(Provider[PlivoSettings, PlivoVerified]):
                 nonce = self._nonce(headers, "x-plivo-signature-v3-nonce")
                 given = [s.strip() for value in v3 for s in value.split(",")]
                 expected = [signature_v3(callback.method, callback.url, params, nonce, t) for t in self._tokens]
-                if not _any_equal(given, expected):
+                if not matches_any(_encoded(given), _encoded(expected)):
                     raise VerificationError("bad_signature", "header X-Plivo-Signature-V3: does not match")
             if v2:  # the V2 nonce is the replay key whenever V2 is there, so stripping V3 cannot replay
                 nonce = self._nonce(headers, "x-plivo-signature-v2-nonce")
                 expected = [signature_v2(callback.url, nonce, t) for t in self._tokens]
-                if not _any_equal([s.strip() for s in v2], expected):
+                if not matches_any(_encoded(s.strip() for s in v2), _encoded(expected)):
                     raise VerificationError("bad_signature", "header X-Plivo-Signature-V2: does not match")
         except (ValueError, UnicodeError) as exc:  # an unparsable URL or unencodable text: nothing can match
             raise VerificationError("bad_signature", "callback URL or parameters cannot be signed") from exc
@@ -305,10 +306,5 @@ def _present(fields: dict[str, Any], name: str) -> str | None:
     return optional_text(fields, name) or None
 
 
-def _any_equal(given: list[str], expected: list[str]) -> bool:
-    """True when one given signature equals one expected, every pair compared in constant time."""
-    found = False
-    for g in given:
-        for e in expected:
-            found |= hmac.compare_digest(g.encode("utf-8", "surrogatepass"), e.encode("ascii"))
-    return found
+def _encoded(signatures: Iterable[str]) -> list[bytes]:
+    return [text.encode("utf-8", "surrogatepass") for text in signatures]

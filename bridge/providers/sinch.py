@@ -43,6 +43,7 @@ from bridge.providers.base import (
     Verified,
 )
 from bridge.providers.common import count, identifier, iso_time, load_json, optional_text, text_field
+from bridge.providers.verification import signed_time
 from bridge.redact import Secret
 
 KIND: Final = "sinch"
@@ -177,9 +178,8 @@ class SinchProvider(Provider[SinchSettings, Verified]):
         expected = signature(callback.body, nonce, timestamp, self._secret)
         if not hmac.compare_digest(given.strip().encode("utf-8", "surrogatepass"), expected.encode("ascii")):
             raise VerificationError("bad_signature", f"header {SIGNATURE}: does not match")
-        if not (timestamp.isdigit() and timestamp.isascii()) or len(timestamp) > 12:
-            raise VerificationError("stale_timestamp", f"header {TIMESTAMP}: must be UNIX seconds")
-        return Verified(callback, signed_at=float(int(timestamp)), replay_key=f"nonce:{nonce}")
+        signed_at = signed_time(timestamp, f"header {TIMESTAMP}: must be UNIX seconds")
+        return Verified(callback, signed_at=float(signed_at), replay_key=f"nonce:{nonce}")
 
     def _verify_basic(self, callback: RawCallback) -> Verified:
         scheme, _, credentials = callback.headers.get("authorization", "").strip().partition(" ")

@@ -42,6 +42,7 @@ from bridge.providers.base import (
     Verified,
 )
 from bridge.providers.common import count, decimal_text, identifier, iso_time, load_json, optional_text, text_field
+from bridge.providers.verification import signed_time
 from bridge.redact import Secret
 
 KIND: Final = "telnyx"
@@ -217,10 +218,9 @@ class TelnyxProvider(Provider[TelnyxSettings, Verified]):
             self._key.verify(signature, signed_message(timestamp, callback.body))
         except InvalidSignature as exc:
             raise VerificationError("bad_signature", f"header {SIGNATURE}: does not match") from exc
-        if not (timestamp.isdigit() and timestamp.isascii()) or len(timestamp) > 12:
-            raise VerificationError("stale_timestamp", f"header {TIMESTAMP}: must be UNIX seconds")
+        signed_at = signed_time(timestamp, f"header {TIMESTAMP}: must be UNIX seconds")
         replay_key = base64.b64encode(signature).decode("ascii")  # canonical: one key per signature
-        return Verified(callback, signed_at=float(int(timestamp)), replay_key=replay_key)
+        return Verified(callback, signed_at=float(signed_at), replay_key=replay_key)
 
     def restore(self, callback: RawCallback) -> Verified:
         return Verified(callback)

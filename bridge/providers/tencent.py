@@ -9,18 +9,16 @@ of an array that cannot be understood is dead-lettered alone; the others are pub
 
 from __future__ import annotations
 
-import hmac
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta, timezone
 from typing import Annotated, Any, ClassVar, Final, Literal
-from urllib.parse import urlsplit, urlunsplit
 from zoneinfo import ZoneInfo
 
 import orjson
-from pydantic import Field, field_validator
+from pydantic import Field
 
 from bridge.clock import Clock
-from bridge.errors import CallbackError, MalformedCallbackError, VerificationError
+from bridge.errors import CallbackError, MalformedCallbackError
 from bridge.events import DeliveryReceipt, EventType, InboundMessage, Status
 from bridge.providers.base import (
     JSON,
@@ -36,11 +34,10 @@ from bridge.providers.base import (
     Verified,
 )
 from bridge.providers.common import identifier, load_json, local_time, optional_text, text_field, unix_time
-from bridge.redact import Secret
+from bridge.providers.verification import UrlToken, check_url_token, with_url_token
 
 KIND: Final = "tencent"
 MAX_REPORTS: Final = 100
-MIN_TOKEN_LENGTH: Final = 16
 
 _STATUS: Final = {"SUCCESS": Status.DELIVERED, "FAIL": Status.UNDELIVERED}
 
@@ -49,15 +46,8 @@ class TencentSettings(InstanceSettings):
     """One Tencent Cloud SMS account (SdkAppId)."""
 
     kind: Literal["tencent"] = "tencent"
-    url_token: Annotated[Secret, Field(description=f"at least {MIN_TOKEN_LENGTH} characters")]
+    url_token: UrlToken
     max_reports: Annotated[int, Field(ge=1, le=10_000)] = MAX_REPORTS
-
-    @field_validator("url_token")
-    @classmethod
-    def _long_enough(cls, token: Secret) -> Secret:
-        if len(token.reveal()) < MIN_TOKEN_LENGTH:
-            raise ValueError(f"must be at least {MIN_TOKEN_LENGTH} characters")
-        return token
 
 
 def _reply(status: int, result: int, errmsg: str) -> Reply:
@@ -115,10 +105,7 @@ class TencentProvider(Provider[TencentSettings, Verified]):
         self._zone = ZoneInfo(settings.timezone)
 
     def verify(self, callback: RawCallback) -> Verified:
-        if callback.url_token is None:
-            raise VerificationError("missing_credentials", "callback URL carries no token")
-        if not hmac.compare_digest(callback.url_token.encode("utf-8", "surrogatepass"), self._token):
-            raise VerificationError("bad_token", "callback URL token does not match")
+        check_url_token(callback.url_token, self._token)
         return Verified(callback)
 
     def restore(self, callback: RawCallback) -> Verified:
@@ -201,6 +188,4 @@ class TencentProvider(Provider[TencentSettings, Verified]):
 
     def sign(self, url: str, body: bytes, sample: str, now: float) -> Outgoing:
         """Tencent signs nothing: the instance's token goes in the URL's last path segment."""
-        parts = urlsplit(url)
-        path = parts.path.rstrip("/") + "/" + self.settings.url_token.reveal()
-        return Outgoing("POST", urlunsplit(parts._replace(path=path)), {"content-type": "application/json"}, body)
+        return Outgoing("POST", with_url_token(url, self.settings.url_token.reveal()), {"content-type": JSON}, body)

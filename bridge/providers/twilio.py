@@ -46,6 +46,7 @@ from bridge.providers.base import (
     Verified,
 )
 from bridge.providers.common import count, identifier, optional_text
+from bridge.providers.verification import matches_any
 from bridge.redact import Secret
 
 KIND: Final = "twilio"
@@ -215,12 +216,9 @@ class TwilioProvider(Provider[TwilioSettings, TwilioVerified]):
             if expected_hash is None:
                 raise VerificationError("missing_credentials", "query parameter bodySHA256: required for a JSON body")
         signed = callback.form if callback.method != "GET" and not json_body else ()
-        given_bytes = given.encode("latin-1", "replace")
-        valid = False
-        for url in url_variants(callback.url):
-            for token in self._tokens:
-                valid |= hmac.compare_digest(given_bytes, signature(token, url, signed).encode("ascii"))
-        if not valid:
+        expected = (signature(token, url, signed).encode("ascii") for url in url_variants(callback.url)
+                    for token in self._tokens)
+        if not matches_any((given.encode("latin-1", "replace"),), expected):
             raise VerificationError("bad_signature", "header X-Twilio-Signature: does not match")
         if expected_hash is not None and not hmac.compare_digest(
             expected_hash.encode("utf-8", "surrogatepass"), body_hash(callback.body).encode("ascii")

@@ -25,7 +25,7 @@ import hmac
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Annotated, Any, ClassVar, Final, Literal
-from urllib.parse import urlencode, urlsplit, urlunsplit
+from urllib.parse import urlencode
 
 import orjson
 from jwt import PyJWS, PyJWTError
@@ -50,12 +50,12 @@ from bridge.providers.base import (
     StrictModel,
     Verified,
 )
+from bridge.providers.verification import MIN_TOKEN_LENGTH, check_url_token, matches_any, signed_time, with_url_token
 from bridge.redact import Secret
 
 KIND: Final = "vonage"
 SIG: Final = "sig"
 ISSUER: Final = "Vonage"
-MIN_TOKEN_LENGTH: Final = 16
 SAMPLE_APPLICATION_ID: Final = "aaaaaaaa-bbbb-cccc-dddd-0123456789ab"
 
 SignatureMethod = Literal["md5hash", "md5", "sha1", "sha256", "sha512"]
@@ -92,9 +92,9 @@ def sign_params(params: Mapping[str, str], secret: str, method: SignatureMethod)
 
 def sms_signature_matches(params: Mapping[str, str], given: str, secret: str, method: SignatureMethod) -> bool:
     """True when `given` signs `params` in the documented form or the Java SDK's (constant-time compares)."""
-    presented = given.strip().lower().encode("utf-8", "replace")
     forms = {canonical(params), canonical(params, java=True)}
-    return sum(hmac.compare_digest(presented, sms_signature(d, secret, method).encode("ascii")) for d in forms) > 0
+    expected = (sms_signature(form, secret, method).encode("ascii") for form in forms)
+    return matches_any((given.strip().lower().encode("utf-8", "replace"),), expected)
 
 
 # --- the Messages API JWT ------------------------------------------------------------------------
@@ -237,16 +237,11 @@ class VonageProvider(Provider[VonageSettings, VonageVerified]):
         secrets = self._secrets(params.get("api-key"), "api-key parameter")
         if not any(sms_signature_matches(params, given, secret, method) for secret, method in secrets):
             raise VerificationError("bad_signature", "sig parameter: does not match")
-        stamp = params.get("timestamp", "").strip()
-        if not (stamp.isdigit() and stamp.isascii()) or len(stamp) > 12:
-            raise VerificationError("stale_timestamp", "timestamp parameter: required, UNIX seconds")
+        stamp = signed_time(params.get("timestamp", "").strip(), "timestamp parameter: required, UNIX seconds")
         return VonageVerified(callback, signed_at=float(stamp), replay_key=f"sig:{given.strip().lower()}", api="sms")
 
     def _verify_unsigned(self, callback: RawCallback) -> VonageVerified:
-        if callback.url_token is None or self._token is None:
-            raise VerificationError("missing_credentials", "unsigned callback: URL token required")
-        if not hmac.compare_digest(callback.url_token.encode("utf-8", "surrogatepass"), self._token):
-            raise VerificationError("bad_token", "callback URL token does not match")
+        check_url_token(callback.url_token, self._token, missing="unsigned callback: URL token required")
         # Nothing is signed, so there is no signed time: the receipt time stands in for the window check.
         return VonageVerified(callback, signed_at=callback.received_at.timestamp(), api="sms")
 
@@ -322,9 +317,7 @@ class VonageProvider(Provider[VonageSettings, VonageVerified]):
         if not isinstance(params, dict) or not all(isinstance(v, str) for v in params.values()):
             raise UsageError("an SMS API body must be a JSON object of string values")
         if key is None:
-            parts = urlsplit(url)
-            url = urlunsplit(parts._replace(path=f"{parts.path.rstrip('/')}/{self.settings.url_token.reveal()}"
-                                            if self.settings.url_token else parts.path))
+            url = with_url_token(url, self.settings.url_token.reveal()) if self.settings.url_token else url
         else:
             nonce = hashlib.sha256(f"{sample}:{now}".encode()).hexdigest()
             params.update({"api-key": key.api_key, "timestamp": str(int(now)),
