@@ -142,14 +142,15 @@ class SpoolingPublisher:
     async def _drain(self) -> None:
         spool, kafka = self._spool, self._kafka
         failures = 0
-        started: float | None = None
+        draining = False
+        first_ack: float | None = None  # the drain's time counts from the first batch Kafka took
         drained = 0
         while spool.healthy:
             if not spool.records:
-                if started is not None:
-                    took = round(time.monotonic() - started, 1)
+                if draining:
+                    took = round(time.monotonic() - (first_ack or time.monotonic()), 1)
                     log.info("spool drained", extra={"event": "spool_drained", "records": drained, "seconds": took})
-                    started, drained = None, 0
+                    draining, first_ack, drained = False, None, 0
                 if self._stopping:
                     return
                 self._wake.clear()
@@ -162,9 +163,10 @@ class SpoolingPublisher:
                 continue
             try:
                 batch = await spool.head(spool.settings.drain_batch_records)
-                if started is None:
-                    started = time.monotonic()
+                if not draining:
+                    draining = True
                     log.info("spool draining", extra={"event": "spool_draining", "records": spool.records})
+                sent_at = time.monotonic()
                 await kafka.publish([item.record for item in batch])
                 removed = await spool.delete([item.seq for item in batch])
             except PublishError as error:
@@ -179,6 +181,7 @@ class SpoolingPublisher:
             except SpoolError:
                 continue  # the spool turned unhealthy (logged there); the loop ends
             failures = 0
+            first_ack = first_ack or sent_at
             drained += removed
             self._metrics.spool_drained(removed)
 
