@@ -26,7 +26,6 @@ from bridge.events import DeliveryReceipt, EventType, InboundMessage, Status
 from bridge.phones import check_region
 from bridge.providers.base import (
     JSON,
-    BadReport,
     InstanceSettings,
     Outgoing,
     Parsed,
@@ -37,6 +36,7 @@ from bridge.providers.base import (
     Verified,
 )
 from bridge.providers.common import count, identifier, load_json, local_time, optional_text, text_field
+from bridge.providers.reports import each_report
 from bridge.providers.verification import UrlToken, check_url_token, with_url_token
 
 KIND: Final = "alibaba"
@@ -125,21 +125,18 @@ class AlibabaProvider(Provider[AlibabaSettings, Verified]):
             raise MalformedCallbackError("wrong_shape", "body must be a non-empty JSON array of reports")
         if len(document) > self.settings.max_reports:
             raise MalformedCallbackError("too_many_reports", f"more than {self.settings.max_reports} reports")
-        return [self._item(report, index, verified) for index, report in enumerate(document)]
+        return each_report(document, lambda report, index: self._item(report, index, verified))
 
-    def _item(self, report: Any, index: int, verified: Verified) -> DeliveryReceipt | InboundMessage | BadReport:
-        try:
-            if not isinstance(report, dict):
-                raise MalformedCallbackError("wrong_shape", f"[{index}]: must be an object")
-            if "success" in report:
-                return self._receipt(report, f"[{index}].", verified)
-            if "content" in report:
-                return self._inbound(report, f"[{index}].", verified)
-            raise MalformedCallbackError(
-                "wrong_shape", f"[{index}]: neither an SmsReport (success) nor an SmsUp (content) report"
-            )
-        except MalformedCallbackError as error:
-            return BadReport(index, report, error)
+    def _item(self, report: Any, index: int, verified: Verified) -> DeliveryReceipt | InboundMessage:
+        if not isinstance(report, dict):
+            raise MalformedCallbackError("wrong_shape", f"[{index}]: must be an object")
+        if "success" in report:
+            return self._receipt(report, f"[{index}].", verified)
+        if "content" in report:
+            return self._inbound(report, f"[{index}].", verified)
+        raise MalformedCallbackError(
+            "wrong_shape", f"[{index}]: neither an SmsReport (success) nor an SmsUp (content) report"
+        )
 
     def _receipt(self, report: dict[str, Any], where: str, callback: Verified) -> DeliveryReceipt:
         success = report["success"]

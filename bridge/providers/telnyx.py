@@ -31,7 +31,6 @@ from bridge.errors import CallbackError, MalformedCallbackError, UsageError, Ver
 from bridge.events import DeliveryReceipt, EventType, InboundMessage, Status
 from bridge.providers.base import (
     JSON,
-    BadReport,
     InstanceSettings,
     Outgoing,
     Parsed,
@@ -42,6 +41,7 @@ from bridge.providers.base import (
     Verified,
 )
 from bridge.providers.common import count, decimal_text, identifier, iso_time, load_json, optional_text, text_field
+from bridge.providers.reports import each_report
 from bridge.providers.verification import signed_time
 from bridge.redact import Secret
 
@@ -256,18 +256,13 @@ class TelnyxProvider(Provider[TelnyxSettings, Verified]):
         segments = count(optional_text(payload, "parts", where=where), where=f"{where}parts")
         price = _price(payload.get("cost"), f"{where}cost")
         detail = self._errors(payload.get("errors"))
-        items: list[DeliveryReceipt | BadReport] = []
-        for i, entry in enumerate(recipients):
-            at = f"{where}to[{i}]"
-            try:
-                if not isinstance(entry, dict):
-                    raise MalformedCallbackError("wrong_shape", f"{at}: must be an object")
-                to = self.phone(identifier(entry, "phone_number", where=f"{at}."))
-                status = text_field(entry, "status", where=f"{at}.")
-            except MalformedCallbackError as error:
-                items.append(BadReport(i, entry, error))
-                continue
-            items.append(DeliveryReceipt(
+
+        def receipt(entry: Any, i: int) -> DeliveryReceipt:
+            if not isinstance(entry, dict):
+                raise MalformedCallbackError("wrong_shape", f"{where}to[{i}]: must be an object")
+            to = self.phone(identifier(entry, "phone_number", where=f"{where}to[{i}]."))
+            status = text_field(entry, "status", where=f"{where}to[{i}].")
+            return DeliveryReceipt(
                 provider=KIND,
                 # a group message has one id for several recipients: the recipient keeps their events apart
                 message_id=message_id if len(recipients) == 1 else f"{message_id}:{to.number}",
@@ -282,8 +277,9 @@ class TelnyxProvider(Provider[TelnyxSettings, Verified]):
                 segments=segments,
                 price=price,
                 raw=raw,
-            ))
-        return items
+            )
+
+        return each_report(recipients, receipt)
 
     @staticmethod
     def _errors(errors: Any) -> str | None:

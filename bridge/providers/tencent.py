@@ -22,7 +22,6 @@ from bridge.errors import CallbackError, MalformedCallbackError
 from bridge.events import DeliveryReceipt, EventType, InboundMessage, Status
 from bridge.providers.base import (
     JSON,
-    BadReport,
     BodyKind,
     InstanceSettings,
     Outgoing,
@@ -34,6 +33,7 @@ from bridge.providers.base import (
     Verified,
 )
 from bridge.providers.common import identifier, load_json, local_time, optional_text, text_field, unix_time
+from bridge.providers.reports import each_report
 from bridge.providers.verification import UrlToken, check_url_token, with_url_token
 
 KIND: Final = "tencent"
@@ -120,16 +120,10 @@ class TencentProvider(Provider[TencentSettings, Verified]):
                 raise MalformedCallbackError(
                     "too_many_reports", f"status callback: more than {self.settings.max_reports} reports"
                 )
-            return [self._report(report, index, verified) for index, report in enumerate(document)]
+            return each_report(document, lambda report, index: self._receipt(report, index, verified))
         if isinstance(document, dict):
             return [self._reply_message(document, verified)]
         raise MalformedCallbackError("wrong_shape", "body must be a JSON array of reports or a reply object")
-
-    def _report(self, report: Any, index: int, verified: Verified) -> DeliveryReceipt | BadReport:
-        try:
-            return self._receipt(report, index, verified)
-        except MalformedCallbackError as error:
-            return BadReport(index, report, error)
 
     def _receipt(self, report: Any, index: int, callback: Verified) -> DeliveryReceipt:
         where = f"[{index}]."
