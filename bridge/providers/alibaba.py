@@ -36,6 +36,7 @@ from bridge.providers.base import (
     Verified,
 )
 from bridge.providers.common import count, identifier, load_json, local_time, optional_text, text_field
+from bridge.providers.replies import REASON_HEADER
 from bridge.providers.reports import each_report
 from bridge.providers.verification import UrlToken, check_url_token, with_url_token
 
@@ -59,7 +60,7 @@ class AlibabaSettings(InstanceSettings):
 
 
 def _reply(status: int, code: int, msg: str, reason: str | None = None) -> Reply:
-    headers = {} if reason is None else {"X-Bridge-Reason": reason}
+    headers = {} if reason is None else {REASON_HEADER: reason}
     return Reply(status, orjson.dumps({"code": code, "msg": msg}), "application/json", headers)
 
 

@@ -48,6 +48,7 @@ from bridge.providers.bird_signature import (
     verify_jwt,
 )
 from bridge.providers.common import identifier, iso_time, load_json, optional_text, text_field
+from bridge.providers.replies import REASON_HEADER
 from bridge.redact import Secret
 
 KIND: Final = "bird"
@@ -294,7 +295,7 @@ class BirdProvider(Provider[BirdSettings, Verified]):
 
     def rejected(self, error: CallbackError) -> Reply:
         body = orjson.dumps({"status": "rejected", "reason": error.reason, "message": str(error)})
-        return Reply(error.status, body, JSON, {"X-Bridge-Reason": error.reason})
+        return Reply(error.status, body, JSON, {REASON_HEADER: error.reason})
 
     def sign(self, url: str, body: bytes, sample: str, now: float) -> Outgoing:
         """What Bird would send: `dr` as a legacy GET (the body's parameters in the query, JWT-signed),

@@ -46,6 +46,7 @@ from bridge.providers.common import (
     optional_text,
     text_field,
 )
+from bridge.providers.replies import REASON_HEADER, TEXT
 from bridge.providers.verification import signed_time
 from bridge.redact import Secret
 
@@ -159,7 +160,7 @@ class NxCloudVerified(Verified):
     biz_type: str = ""
 
 
-_SUCCESS: Final = Reply(200, b"success", "text/plain; charset=utf-8")
+_SUCCESS: Final = Reply(200, b"success", TEXT)
 _ERROR: Final = b"error"
 
 
@@ -276,7 +277,7 @@ class NxCloudProvider(Provider[NxCloudSettings, NxCloudVerified]):
         return _SUCCESS
 
     def rejected(self, error: CallbackError) -> Reply:
-        return Reply(error.status, _ERROR, "text/plain; charset=utf-8", {"X-Bridge-Reason": error.reason})
+        return Reply(error.status, _ERROR, TEXT, {REASON_HEADER: error.reason})
 
     def sign(self, url: str, body: bytes, sample: str, now: float) -> Outgoing:
         """Signed with the instance's first accessKey; `sample` (dr or mo) is the action."""

@@ -41,6 +41,7 @@ from bridge.providers.base import (
     Verified,
 )
 from bridge.providers.common import count, decimal_text, identifier, local_time, optional_text, text_field
+from bridge.providers.replies import text_refusal
 from bridge.providers.verification import matches_any
 from bridge.redact import Secret
 
@@ -282,8 +283,7 @@ class PlivoProvider(Provider[PlivoSettings, PlivoVerified]):
         return _ACCEPTED
 
     def rejected(self, error: CallbackError) -> Reply:
-        body = f"{error.reason}: {error}".encode()
-        return Reply(error.status, body, "text/plain; charset=utf-8", {"X-Bridge-Reason": error.reason})
+        return text_refusal(error)
 
     def sign(self, url: str, body: bytes, sample: str, now: float) -> Outgoing:
         """V2 and Ma-V2 as Plivo sends them, with the first token and a nonce derived from the callback;

@@ -43,6 +43,7 @@ from bridge.providers.base import (
     Verified,
 )
 from bridge.providers.common import count, identifier, iso_time, load_json, optional_text, text_field
+from bridge.providers.replies import EMPTY_OK
 from bridge.providers.verification import signed_time
 from bridge.redact import Secret
 
@@ -136,9 +137,6 @@ def _inbound_sample(now: float) -> bytes:
     return orjson.dumps({"body": "a body", "client_reference": "a client reference", "from": "+11203494390",
                          "id": ulid(now, "mo"), "operator_id": "35000", "received_at": _iso(now),
                          "sent_at": _iso(now, 2), "to": "11203453453", "type": "mo_text"})
-
-
-_ACCEPTED: Final = Reply(200, b"", "text/plain; charset=utf-8")
 
 
 class SinchProvider(Provider[SinchSettings, Verified]):
@@ -290,7 +288,7 @@ class SinchProvider(Provider[SinchSettings, Verified]):
         )
 
     def accepted(self, verified: Verified) -> Reply:
-        return _ACCEPTED
+        return EMPTY_OK
 
     def rejected(self, error: CallbackError) -> Reply:
         """Sinch's own error shape (`code`, `text`); only 5xx and 429 make Sinch retry."""

@@ -41,6 +41,7 @@ from bridge.providers.base import (
     Verified,
 )
 from bridge.providers.common import count, decimal_text, identifier, iso_time, load_json, optional_text, text_field
+from bridge.providers.replies import EMPTY_OK
 from bridge.providers.reports import each_report
 from bridge.providers.verification import signed_time
 from bridge.redact import Secret
@@ -171,9 +172,6 @@ def _number(party: Any, where: str) -> str | None:
     if isinstance(party, dict):
         return optional_text(party, "phone_number", where=f"{where}.")
     raise MalformedCallbackError("invalid_field", f"{where}: must be an object or a string")
-
-
-_ACCEPTED: Final = Reply(200, b"", "text/plain; charset=utf-8")
 
 
 class TelnyxProvider(Provider[TelnyxSettings, Verified]):
@@ -320,7 +318,7 @@ class TelnyxProvider(Provider[TelnyxSettings, Verified]):
         )
 
     def accepted(self, verified: Verified) -> Reply:
-        return _ACCEPTED
+        return EMPTY_OK
 
     def rejected(self, error: CallbackError) -> Reply:
         """Telnyx's API error shape; Telnyx retries what is not a 2xx in time (3 tries, then the failover URL)."""

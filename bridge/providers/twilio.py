@@ -46,6 +46,7 @@ from bridge.providers.base import (
     Verified,
 )
 from bridge.providers.common import count, identifier, optional_text
+from bridge.providers.replies import text_refusal
 from bridge.providers.verification import matches_any
 from bridge.redact import Secret
 
@@ -315,8 +316,7 @@ class TwilioProvider(Provider[TwilioSettings, TwilioVerified]):
 
     def rejected(self, error: CallbackError) -> Reply:
         """Plain text like twilio-node's webhook middleware; Twilio reads only the status of an error."""
-        body = f"{error.reason}: {error}".encode()
-        return Reply(error.status, body, "text/plain; charset=utf-8", {"X-Bridge-Reason": error.reason})
+        return text_refusal(error)
 
     def sign(self, url: str, body: bytes, sample: str, now: float) -> Outgoing:
         """Signed with the first auth token: a form POST, a GET with the parameters in the URL

@@ -50,6 +50,7 @@ from bridge.providers.base import (
     StrictModel,
     Verified,
 )
+from bridge.providers.replies import EMPTY_OK, text_refusal
 from bridge.providers.verification import MIN_TOKEN_LENGTH, check_url_token, matches_any, signed_time, with_url_token
 from bridge.redact import Secret
 
@@ -183,9 +184,6 @@ class UnsignedMessagesError(VerificationError):
     """A Messages API callback without its JWT: refused, and answered 503 so that Vonage retries it signed."""
 
 
-_ACCEPTED: Final = Reply(200, b"", "text/plain; charset=utf-8")
-
-
 class VonageProvider(Provider[VonageSettings, VonageVerified]):
     """Vonage SMS API and Messages API (SMS channel) webhooks for one account."""
 
@@ -291,12 +289,10 @@ class VonageProvider(Provider[VonageSettings, VonageVerified]):
         return [parse(verified.raw, self.phone, include_raw=self.settings.include_raw)]
 
     def accepted(self, verified: VonageVerified) -> Reply:
-        return _ACCEPTED
+        return EMPTY_OK
 
     def rejected(self, error: CallbackError) -> Reply:
-        status = 503 if isinstance(error, UnsignedMessagesError) else error.status
-        return Reply(status, f"{error.reason}: {error}".encode(), "text/plain; charset=utf-8",
-                     {"X-Bridge-Reason": error.reason})
+        return text_refusal(error, 503 if isinstance(error, UnsignedMessagesError) else None)
 
     def sign(self, url: str, body: bytes, sample: str, now: float) -> Outgoing:
         """Signed with the first api key: a JWT for `messages-*`, else `sig` (`sms-inbound` as GET,
