@@ -16,6 +16,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from bridge.callbacks import CallbackEndpoint
 from bridge.clock import Clock
 from bridge.config import Settings
+from bridge.deadlines import Deadlines
 from bridge.envelope import Envelope
 from bridge.fastlog import AcceptedLog
 from bridge.health import Health
@@ -40,11 +41,14 @@ def create_app(
     topics = settings.kafka.topics.by_type()
     endpoints: dict[str, CallbackEndpoint] = {}
     accepted_log = AcceptedLog(logging.getLogger("bridge.callbacks"))
+    deadlines = Deadlines()
     for instance in settings.providers:
         provider = build(instance, clock)
         metrics.add_instance(provider.kind, instance.name, topics=topics)
         envelope = Envelope(instance.cloudevents_source, topics, settings.kafka.type_prefix)
-        endpoint = CallbackEndpoint(provider, envelope, publisher, metrics, clock, lifecycle, settings, accepted_log)
+        endpoint = CallbackEndpoint(
+            provider, envelope, publisher, metrics, clock, lifecycle, settings, accepted_log, deadlines
+        )
         endpoints[instance.path] = endpoint
         metrics.watch_replays(provider.kind, instance.name, endpoint.guard.replays)
 

@@ -20,6 +20,7 @@ from starlette.types import Receive, Scope, Send
 from bridge.clock import Clock
 from bridge.config import Settings
 from bridge.deadletter import to_dead_letter
+from bridge.deadlines import Deadlines
 from bridge.envelope import Envelope, KafkaRecord, valid_traceparent
 from bridge.errors import CallbackError, MalformedCallbackError, PublishError, RequestError, VerificationError
 from bridge.events import DeliveryReceipt, SmsEvent
@@ -62,9 +63,11 @@ class CallbackEndpoint:
         lifecycle: Lifecycle,
         settings: Settings,
         accepted_log: AcceptedLog,
+        deadlines: Deadlines,
     ) -> None:
         self.provider = provider
         self.accepted_log = accepted_log
+        self.deadlines = deadlines
         self.envelope = envelope
         self.publisher = publisher
         self.metrics = metrics
@@ -139,19 +142,26 @@ class CallbackEndpoint:
         if self.lifecycle.in_flight > self.server.max_in_flight:
             raise RequestError("overloaded", "too many callbacks in flight; retry later", status=503)
         body_kind = self._body_kind(headers) if method != "GET" else None
-        reply_by = asyncio.get_running_loop().time() + self.reply_deadline
+        now = asyncio.get_running_loop().time()
+        reply_by = now + self.reply_deadline
+        task: asyncio.Task[object] = asyncio.current_task()  # type: ignore[assignment]
         reading = True
         try:
-            # One timer for both deadlines: the body's first, then the reply's.
-            async with asyncio.timeout(self.body_timeout) as deadline:
-                body = await read_body(receive, headers, self.server.max_body_bytes)
-                reading = False
-                deadline.reschedule(reply_by)
-                return await self._verify_and_store(scope, headers, body, body_kind, request_id, reply_by)
-        except TimeoutError:
+            # One deadline for both: the body's first, then the reply's.
+            self.deadlines.set(task, now + self.body_timeout)
+            body = await read_body(receive, headers, self.server.max_body_bytes)
+            reading = False
+            self.deadlines.set(task, reply_by)
+            return await self._verify_and_store(scope, headers, body, body_kind, request_id, reply_by)
+        except asyncio.CancelledError:
+            if not self.deadlines.clear(task):
+                raise  # not our deadline: shutdown or the client went away
+            task.uncancel()
             if reading:
                 raise RequestError("request_timeout", "body not received in time", status=408) from None
             raise PublishError("timeout", "reply deadline passed") from None
+        finally:
+            self.deadlines.clear(task)
 
     def _body_kind(self, headers: dict[str, str]) -> BodyKind:
         """The body kind the instance's kind declares for the callback's media type; 415 otherwise."""
