@@ -10,7 +10,8 @@ a partition's groups are sent in order, so records with one key stay in order.
 
 A callback's success still means every one of its records was acknowledged (acks=all): it
 waits on the outcome of each group that holds one of its records. A failed batch fails exactly
-the callbacks whose records were in its group.
+the callbacks whose records were in its group; a group not acknowledged within the produce
+deadline fails with TimeoutError (one timer per group, not per callback).
 """
 
 from __future__ import annotations
@@ -27,21 +28,30 @@ _partition = DefaultPartitioner()
 
 
 class _Group:
-    """Records gathered for one partition, and the outcome every callback with a record in it awaits."""
+    """Records gathered for one partition, and the outcome every callback with a record in it awaits:
+    acknowledged, failed, or TimeoutError once the produce deadline passes (one timer per group)."""
 
     __slots__ = ("done", "records")
 
-    def __init__(self) -> None:
+    def __init__(self, timeout: float) -> None:
         self.records: list[KafkaRecord] = []
-        self.done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self.done.add_done_callback(_retrieve)  # read even when every waiter gave up (its deadline passed)
+        loop = asyncio.get_running_loop()
+        self.done: asyncio.Future[None] = loop.create_future()
+        deadline = loop.call_later(timeout, _settle, self.done, TimeoutError())
+
+        def settled(done: asyncio.Future[None]) -> None:
+            deadline.cancel()
+            _retrieve(done)  # read even when every waiter gave up (its own deadline passed)
+
+        self.done.add_done_callback(settled)
 
 
 class GroupCommit:
     """Gathers records per partition of one aiokafka producer and writes each partition's groups in turn."""
 
-    def __init__(self, producer: Any) -> None:
+    def __init__(self, producer: Any, timeout: float) -> None:
         self._producer = producer
+        self._timeout = timeout
         self._open: dict[tuple[str, int], _Group] = {}
         self._writers: dict[tuple[str, int], asyncio.Task[None]] = {}
         self._partitions: dict[str, list[int]] = {}
@@ -57,7 +67,7 @@ class GroupCommit:
             tp = (record.topic, _partition(record.key, partitions, partitions))
             group = self._open.get(tp)
             if group is None:
-                group = self._open[tp] = _Group()
+                group = self._open[tp] = _Group(self._timeout)
                 if tp not in self._writers:
                     self._writers[tp] = asyncio.create_task(self._write(tp))
             group.records.append(record)

@@ -142,7 +142,7 @@ class KafkaPublisher:
                 await asyncio.sleep(delay)
                 continue
             self._producer = producer
-            self._group = GroupCommit(producer)
+            self._group = GroupCommit(producer, self._deadline)
             self._last_ok = time.monotonic()
             self._connected.set()
             log.info("kafka producer connected", extra={"event": "kafka_connected", "attempts": attempt + 1})
@@ -195,12 +195,11 @@ class KafkaPublisher:
         if group is None or self._down_since is not None:
             raise PublishError("not_connected", "Kafka producer is not connected")
         try:
-            async with asyncio.timeout(self._deadline):
-                outcomes = await group.send(records)
-                if len(outcomes) == 1:
-                    await asyncio.shield(outcomes[0])  # shared with other callbacks: never cancel it
-                else:
-                    await asyncio.gather(*(asyncio.shield(o) for o in outcomes))
+            outcomes = await group.send(records)  # each outcome times out at the produce deadline
+            if len(outcomes) == 1:
+                await asyncio.shield(outcomes[0])  # shared with other callbacks: never cancel it
+            else:
+                await asyncio.gather(*(asyncio.shield(o) for o in outcomes))
         except TimeoutError as exc:
             self._mark_down("write: no acknowledgement within the produce deadline")
             raise PublishError("timeout", "Kafka did not acknowledge within the produce deadline") from exc

@@ -68,7 +68,7 @@ async def publish(group: GroupCommit, records: list[KafkaRecord]) -> None:
 
 async def test_concurrent_callbacks_share_one_batch_per_partition_with_keys_where_kafka_puts_them() -> None:
     producer = Producer()
-    group = GroupCommit(producer)
+    group = GroupCommit(producer, 5.0)
     keys = [f"message-{i}" for i in range(60)]
     callbacks = [asyncio.create_task(publish(group, [record(k)])) for k in keys]
     await asyncio.sleep(0.01)
@@ -83,7 +83,7 @@ async def test_concurrent_callbacks_share_one_batch_per_partition_with_keys_wher
 
 async def test_a_failed_batch_fails_exactly_the_callbacks_with_records_in_it() -> None:
     producer = Producer()
-    group = GroupCommit(producer)
+    group = GroupCommit(producer, 5.0)
     keys = [f"k{i}" for i in range(30)]
     callbacks = {k: asyncio.create_task(publish(group, [record(k)])) for k in keys}
     await asyncio.sleep(0.01)
@@ -96,7 +96,7 @@ async def test_a_failed_batch_fails_exactly_the_callbacks_with_records_in_it() -
 
 async def test_a_callback_with_records_in_two_partitions_waits_for_both() -> None:
     producer = Producer()
-    group = GroupCommit(producer)
+    group = GroupCommit(producer, 5.0)
     first, second = next((a, b) for a in ("a", "b", "c", "d") for b in ("e", "f", "g", "h")
                          if partition_of(a) != partition_of(b))
     callback = asyncio.create_task(publish(group, [record(first), record(second)]))
@@ -108,9 +108,18 @@ async def test_a_callback_with_records_in_two_partitions_waits_for_both() -> Non
     await callback
 
 
+async def test_a_group_kafka_does_not_acknowledge_in_time_fails_with_a_timeout() -> None:
+    producer = Producer()
+    group = GroupCommit(producer, 0.05)
+    callback = asyncio.create_task(publish(group, [record("late")]))
+    with pytest.raises(TimeoutError):
+        await callback
+    producer.ack()  # too late: nothing changes
+
+
 async def test_a_partitions_groups_are_handed_over_in_order_and_split_when_a_batch_is_full() -> None:
     producer = Producer(partitions=1, batch_limit=4)
-    group = GroupCommit(producer)
+    group = GroupCommit(producer, 5.0)
     first = asyncio.create_task(publish(group, [record(f"a{i}") for i in range(10)]))
     await asyncio.sleep(0)
     second = asyncio.create_task(publish(group, [record("b0")]))
