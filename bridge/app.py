@@ -53,6 +53,7 @@ def create_app(
         metrics.watch_replays(provider.kind, instance.name, endpoint.guard.replays)
 
     metrics.watch_health(ready=lambda: health.ready, connected=lambda: publisher.ready)
+    metrics.watch_in_flight(lambda: lifecycle.in_flight)
 
     routes: list[BaseRoute] = [
         Route("/livez", health.livez, methods=["GET", "HEAD"]),

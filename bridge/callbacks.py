@@ -90,7 +90,6 @@ class CallbackEndpoint:
         started = time.perf_counter()
         lifecycle = self.lifecycle
         lifecycle.in_flight += 1
-        self.metrics.in_flight.inc()
         headers = headers_of(scope["headers"])
         request_id = new_request_id(headers.get("x-request-id"))
         outcome: Outcome = "failed"
@@ -120,7 +119,6 @@ class CallbackEndpoint:
             reply = self.provider.rejected(CallbackError("internal_error", "internal error", status=500))
         finally:
             lifecycle.in_flight -= 1
-            self.metrics.in_flight.dec()
         elapsed = time.perf_counter() - started
         self.metrics.callback_done(self.kind, self.instance, outcome, elapsed)
         if stored is not None and self.accepted_log.enabled:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -41,6 +42,7 @@ def event_id(
     return hashlib.sha256(material).hexdigest()[:32]
 
 
+@functools.lru_cache(maxsize=4096)  # a callback's received_at, and each event's time twice (id and record)
 def format_time(moment: datetime) -> str:
     """RFC 3339 in UTC with a `Z`, whole seconds unless the instant has a fraction (then ms)."""
     # isoformat, not strftime: "%Y" does not pad years before 1000 to four digits.

@@ -211,6 +211,10 @@ class BridgeMetrics:
         """Export an account's replay memory: its size and the keys it had to forget early."""
         self.replays.caches.append((provider, account, cache))
 
+    def watch_in_flight(self, in_flight: Callable[[], int]) -> None:
+        """The in-flight gauge reads the live count when collected (no gauge write per callback)."""
+        self.in_flight.set_function(lambda: float(in_flight()))
+
     def watch_health(self, ready: Callable[[], bool], connected: Callable[[], bool]) -> None:
         """The health gauges read the live state whenever they are collected."""
         self.ready.set_function(lambda: 1.0 if ready() else 0.0)
