@@ -474,3 +474,11 @@ def test_networkpolicy_opens_only_the_http_port(chart: Any) -> None:
     assert rule["ports"] == [{"port": "http", "protocol": "TCP"}]
     assert spec["policyTypes"] == ["Ingress", "Egress"]
     assert {p["port"] for p in spec["egress"][0]["ports"]} == {53}
+
+
+def test_a_deleted_pod_keeps_serving_while_routing_stops_and_the_grace_covers_that_too(chart: Any) -> None:
+    rendered = render(chart, {"preStopSleepSeconds": 7})  # default config: graceful_shutdown_seconds 20
+    assert rendered.container["lifecycle"]["preStop"] == {"exec": {"command": ["sleep", "7"]}}
+    assert rendered.pod["spec"]["terminationGracePeriodSeconds"] == 7 + 20 + 15
+    without = render(chart, {"preStopSleepSeconds": 0})
+    assert "lifecycle" not in without.container

@@ -79,12 +79,15 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{- end }}
 
 {{/*
-The pod's terminationGracePeriodSeconds: the bridge's graceful shutdown (config.server.
-graceful_shutdown_seconds, default 20) plus 15 s to flush and close the Kafka producer.
+The pod's terminationGracePeriodSeconds: the preStop pause, the bridge's graceful shutdown
+(config.server.graceful_shutdown_seconds, default 20), the spool's stop drain (config.spool.
+stop_drain_seconds, default 5, with a spool only) and 15 s to flush and close the Kafka producer.
 */}}
 {{- define "sms-bridge.terminationGracePeriodSeconds" -}}
 {{- $drain := (.Values.config.server).graceful_shutdown_seconds | default 20 }}
-{{- add (ceil $drain | int) 15 }}
+{{- $spoolDrain := 0 }}
+{{- if .Values.config.spool }}{{- $spoolDrain = .Values.config.spool.stop_drain_seconds | default 5 }}{{- end }}
+{{- add (.Values.preStopSleepSeconds | default 0) (ceil $drain | int) (ceil $spoolDrain | int) 15 }}
 {{- end }}
 
 {{/* The alert selector: this release's bridge pods, as the ServiceMonitor scrapes them. */}}

@@ -58,6 +58,13 @@ spec:
       securityContext:
         {{- toYaml . | nindent 8 }}
       {{- end }}
+      {{- if .Values.preStopSleepSeconds }}
+      # Keep serving normally while Kubernetes stops routing to the pod; SIGTERM comes after.
+      lifecycle:
+        preStop:  # exec, not the sleep action: that needs Kubernetes 1.29+, the chart supports 1.25+
+          exec:
+            command: ["sleep", "{{ .Values.preStopSleepSeconds }}"]
+      {{- end }}
       volumeMounts:
         - name: config
           mountPath: /etc/sms-bridge/bridge.yaml
