@@ -34,7 +34,7 @@ MalformedReason = Literal[
     "unsupported_callback",
     "record_too_large",
 ]
-PublishReason = Literal["not_connected", "timeout", "broker_error"]
+PublishReason = Literal["not_connected", "timeout", "broker_error", "spool_full", "spool_failed"]
 InternalReason = Literal["internal_error"]
 Reason = RequestReason | VerificationReason | MalformedReason | PublishReason | InternalReason
 

@@ -118,9 +118,11 @@ class SpoolingPublisher:
             seqs = await self._spool.append(records)
         except SpoolError as error:
             self._metrics.spool_write_failed()
-            reason = kafka_error.reason if kafka_error is not None else "not_connected"
-            what = "full" if isinstance(error, SpoolFullError) else "failing"
-            raise PublishError(reason, f"Kafka did not acknowledge and the spool is {what}") from error
+            full = isinstance(error, SpoolFullError)
+            raise PublishError(
+                "spool_full" if full else "spool_failed",
+                f"Kafka did not acknowledge and the spool is {'full' if full else 'failing'}",
+            ) from error
         finally:
             self._writing -= 1
         self._metrics.spool_written(len(records))

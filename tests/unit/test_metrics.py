@@ -79,7 +79,7 @@ def test_the_closed_sets_match_the_error_codes() -> None:
     assert "not_found" not in REJECTION_REASONS  # it has no account; exported once as provider=account="none"
     assert {"bad_signature", "stale_timestamp", "replay", "overloaded", "draining"} <= set(REJECTION_REASONS)
     assert not set(REJECTION_REASONS) & set(DEAD_LETTER_REASONS)
-    assert set(PUBLISH_FAILURES) == {"not_connected", "timeout", "broker_error"}
+    assert set(PUBLISH_FAILURES) == {"not_connected", "timeout", "broker_error", "spool_full", "spool_failed"}
 
 
 def test_a_dead_letter_is_not_counted_as_a_rejection(metrics: BridgeMetrics) -> None:

@@ -135,7 +135,7 @@ async def test_a_full_spool_while_kafka_is_down_is_a_publish_error_and_not_ready
     with pytest.raises(PublishError, match="spool is full") as raised:
         for i in range(200):
             await rig.publisher.publish([record(i, size=1000)])
-    assert raised.value.reason == "not_connected" and raised.value.retriable
+    assert raised.value.reason == "spool_full" and raised.value.retriable
     assert rig.sample("sms_bridge_spool_write_failures_total") == 1
     assert not rig.publisher.accepting  # /readyz turns false: the balancer may pick a pod with room
     await rig.publisher.publish([record(999, size=10)])  # what still fits is taken
