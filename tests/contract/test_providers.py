@@ -277,3 +277,17 @@ def test_replies_have_the_errors_status_and_never_carry_secrets(kind: str, now: 
     for reply in [*accepted, *rejected]:
         text = reply.body.decode("utf-8", "replace") + repr(reply.headers)
         assert not [secret for secret in secrets_of(kind) if secret in text]
+
+
+@pytest.mark.anyio
+async def test_a_callback_signed_for_the_configured_public_url_verifies_behind_any_host(kind: str, now: float) -> None:
+    public = "https://sms.example.com/hooks/" + kind
+    provider = make_provider(kind, now, public_url=public)
+    sample = provider.samples[0]
+    signed_for_public = provider.sign(public, sample.body(now), sample.name, now)
+    path = BASE + provider.settings.path + signed_for_public.url[len(public):]  # token or query as signed
+    request = Outgoing(signed_for_public.method, path, signed_for_public.headers, signed_for_public.body)
+    app = App(kind, now, public_url=public)
+    reply = await app.send(request)
+    assert 200 <= reply.status_code < 300, reply.text
+    assert app.publisher.records

@@ -136,6 +136,30 @@ async def test_tencent_array_of_reports_is_published_in_one_all_or_nothing_call(
                          type="sms.delivery_receipt", topic=DR_TOPIC) == 100
 
 
+async def test_a_tencent_array_with_one_bad_report_publishes_the_rest_and_dead_letters_that_one(bridge: Bridge) -> None:
+    reports = [{**orjson.loads(STATUS)[0], "sid": f"6000:{i}"} for i in range(100)]
+    reports[41] = {**reports[41], "user_receive_time": "not a time"}
+    reply = await bridge.post(f"{TENCENT}/{TENCENT_TOKEN}", orjson.dumps(reports), {**JSON, "x-request-id": "rq-41"})
+    assert (reply.status_code, reply.json()) == (200, {"result": 0, "errmsg": "OK"})
+    assert bridge.publisher.calls == 1  # receipts and the dead letter: stored together, or not at all
+    assert [r.key for r in bridge.publisher.on(DR_TOPIC)] == [f"6000:{i}".encode() for i in range(100) if i != 41]
+    [letter] = [orjson.loads(r.value) for r in bridge.publisher.on(DLQ_TOPIC)]
+    assert (letter["index"], letter["report"], letter["reason"], letter["request_id"]) == (
+        41, reports[41], "invalid_field", "rq-41")
+    assert orjson.loads(letter["report_body"]) == [reports[41]]
+    assert bridge.metric("sms_bridge_dead_letters_total", provider="tencent", account="tencent-test",
+                         reason="invalid_field") == 1
+    assert bridge.outcomes("tencent", "tencent-test")["accepted"] == 1
+
+
+async def test_a_tencent_array_whose_reports_all_fail_is_400_with_each_report_dead_lettered(bridge: Bridge) -> None:
+    reports = [{**orjson.loads(STATUS)[0], "sid": f"7000:{i}", "mobile": None} for i in range(3)]
+    reply = await bridge.post(f"{TENCENT}/{TENCENT_TOKEN}", orjson.dumps(reports))
+    assert reply.status_code == 400
+    assert bridge.publisher.on(DR_TOPIC) == []
+    assert [orjson.loads(r.value)["index"] for r in bridge.publisher.on(DLQ_TOPIC)] == [0, 1, 2]
+
+
 @pytest.mark.parametrize(
     ("path", "reason"),
     [(f"{TENCENT}/wrong-token-0123456789abcdef", "bad_token"), (f"{TENCENT}?token=wrong", "bad_token"),
