@@ -21,8 +21,8 @@ import httpx
 import orjson
 import pytest
 
-from tests.helpers import nxcloud_request
 from tests.conftest import NX_ACCESS_KEY, NX_SECRET, TENCENT_TOKEN, TOPICS
+from tests.helpers import nxcloud_request
 from tests.integration.conftest import PRODUCE_TIMEOUT, REPLY_DEADLINE, proxied_config
 from tests.integration.kafka import read_sync
 from tests.integration.test_end_to_end import DR, MO, now_cst
@@ -51,10 +51,11 @@ def make_callback(url: str, kind: int) -> tuple[str, str, dict[str, str], bytes]
         return message_id, f"{url}/callbacks/tencent/test/{TENCENT_TOKEN}", {"content-type": "application/json"}, body
     action = "dr" if kind == 1 else "mo"
     body = orjson.dumps({"messageId": message_id, "toPhone": "18184505018", "fromPhone": "12347200160",
-                         "content": "x", "size": "1", "price": "0.01", "receiveTime": now_cst(), "smsStatus": "DELIVRD"})
+                         "content": "x", "size": "1", "price": "0.01", "receiveTime": now_cst(),
+                         "smsStatus": "DELIVRD"})
     request = nxcloud_request(f"{url}/callbacks/nxcloud/test", body, access_key=NX_ACCESS_KEY, secret=NX_SECRET,
                               action=action)
-    return message_id, request.url, request.headers, body
+    return message_id, request.url, dict(request.headers), body
 
 
 async def provider(url: str, tally: Tally, stop_at: float, worker: int) -> None:
@@ -143,7 +144,7 @@ def assert_nothing_lost(tally: Tally, counts: dict[str, int], minimum: int) -> N
 
 
 def test_cuts_and_stalls_lose_nothing_answered_ok(proxied) -> None:  # type: ignore[no-untyped-def]
-    bridge, broker, proxy = proxied
+    bridge, _broker, proxy = proxied
 
     def faults() -> None:
         time.sleep(2)
