@@ -225,7 +225,8 @@ def markdown(report: dict[str, Any], summary: dict[str, Any]) -> str:
         lines.append("| " + " | ".join(cells) + " |")
     lines += ["", "Targets (c=64, main phase; two workers: shared phase):", ""]
     for t in summary["targets"]:
-        lines.append(f"* {t['target']}: measured {_f(t['measured'], 2)} -> {'met' if t['met'] else 'NOT met'}")
+        verdict = "not measured in this run" if t["measured"] is None else ("met" if t["met"] else "NOT met")
+        lines.append(f"* {t['target']}: measured {_f(t['measured'], 2)} -> {verdict}")
     c = summary["checks"]
     lines += [
         "",

@@ -116,7 +116,8 @@ class Bench:
         env = {"PYTHONPATH": str(tree)} if tree != ROOT else {}
         return Server(name, command, port, self.workdir / f"{name}-{port}.log", env, cwd=tree)
 
-    def _uvicorn(self, name: str, factory: str, workers: int) -> Server:
+    def _uvicorn(self, name: str, factory: str, workers: int, tree: Path = ROOT) -> Server:
+        """`uvicorn --factory` with `workers` workers; `tree`'s `bridge/` package comes first on sys.path."""
         port = free_port()
         # The flags mirror bridge.server.uvicorn_config.
         flags = "--no-access-log --log-level warning --no-server-header --timeout-keep-alive 75"
@@ -124,7 +125,9 @@ class Bench:
         command = [sys.executable, "-m", "uvicorn", "--factory", factory, "--host", "127.0.0.1", "--port", str(port)]
         command += ["--workers", str(workers), *flags.split()]
         env = {"BENCH_BRIDGE_CONFIG": str(self.config)}
-        return Server(name, command, port, self.workdir / f"{name}-{port}.log", env)
+        if tree != ROOT:
+            env["PYTHONPATH"] = f"{tree}{os.pathsep}{ROOT}"  # the candidate's bridge/, this tree's tests/
+        return Server(name, command, port, self.workdir / f"{name}-{port}.log", env, cwd=tree)
 
     def start(self, server: Server, cpus: set[int]) -> Server:
         self.servers.append(server)
@@ -219,29 +222,37 @@ class Bench:
                         self.meter.measure(name, servers[name], kind, c, run, "main", corpus)
             self.meter.ceiling_b(run)
 
-    def phase_scaling(self, bridge: Server, ceiling: Server) -> None:
-        """Everything on both cores; 1 worker (the processes above) against 2 workers."""
+    def phase_scaling(self, bridges: dict[str, Server], ceiling: Server) -> None:
+        """Everything on both cores; 1 worker (the processes above) against 2 workers, for the bridge
+        (and the candidate, from its own tree) and for ceiling A."""
+        singles = [ceiling, *bridges.values()]
         set_affinity(self.broker.process.pid, BOTH)  # type: ignore[union-attr]
-        set_affinity(bridge.pid, BOTH)
-        set_affinity(ceiling.pid, BOTH)
+        for server in singles:
+            set_affinity(server.pid, BOTH)
         self.meter.client_cpus = BOTH
-        bridge2 = self.start(self._uvicorn("bridge-2w", "tests.bench.apps:bridge_app", 2), BOTH)
-        connected = self._wait_log(bridge2, '"kafka_connected"', 2)
+        doubles: dict[str, Server] = {}
+        for name in bridges:
+            tree = self.o.candidate if name == "bridge_candidate" and self.o.candidate else ROOT
+            server = self.start(self._uvicorn(f"{name}-2w", "tests.bench.apps:bridge_app", 2, tree), BOTH)
+            connected = self._wait_log(server, '"kafka_connected"', 2)
+            self.startup.append({"server": f"{name}, uvicorn --workers 2", "ready_s": server.ready_seconds,
+                                 "all_workers_connected_s": connected})  # fmt: skip
+            doubles[name] = server
         ceiling2 = self.start(self._uvicorn("ceiling-2w", "tests.bench.apps:ceiling_app", 2), BOTH)
-        self.startup.append({"server": "bridge, uvicorn --workers 2", "ready_s": bridge2.ready_seconds,
-                             "all_workers_connected_s": connected})  # fmt: skip
         nx_ceiling = self.corpus("nxcloud")
         measure = self.meter.measure
         for run in range(1, self.o.runs + 1):
             measure("ceiling_a", ceiling, "nxcloud", 64, run, "shared", nx_ceiling)
             measure("ceiling_a_2w", ceiling2, "nxcloud", 64, run, "shared", nx_ceiling)
-            measure("bridge", bridge, "nxcloud", 64, run, "shared", self.corpus("nxcloud", self.o.duration * 1.5))
-            measure("bridge_2w", bridge2, "nxcloud", 64, run, "shared", self.corpus("nxcloud", self.o.duration * 1.5))
-        self.stop(bridge2)
-        self.stop(ceiling2)
+            for name, server in bridges.items():
+                fresh = self.o.duration * 1.5  # two workers may serve more than the main phase's rate
+                measure(name, server, "nxcloud", 64, run, "shared", self.corpus("nxcloud", fresh))
+                measure(f"{name}_2w", doubles[name], "nxcloud", 64, run, "shared", self.corpus("nxcloud", fresh))
+        for server in [*doubles.values(), ceiling2]:
+            self.stop(server)
         set_affinity(self.broker.process.pid, LOAD_CORE)  # type: ignore[union-attr]
-        set_affinity(bridge.pid, SERVER_CORE)
-        set_affinity(ceiling.pid, SERVER_CORE)
+        for server in singles:
+            set_affinity(server.pid, SERVER_CORE)
         self.meter.client_cpus = LOAD_CORE
 
     def _wait_log(self, server: Server, needle: str, count: int, timeout: float = 20.0) -> float | None:
@@ -349,7 +360,8 @@ class Bench:
         if "main" in phases:
             self.phase_main(servers)
         if "scaling" in phases:
-            self.phase_scaling(bridge, servers["ceiling_a"])
+            singles: dict[str, Server] = {n: servers[n] for n in ("bridge", "bridge_candidate") if n in servers}
+            self.phase_scaling(singles, servers["ceiling_a"])
         if "profile" in phases and self.o.profile_seconds:
             self.phase_profile(bridge)
             if "bridge_candidate" in servers:
