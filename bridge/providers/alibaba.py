@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from datetime import datetime, timedelta, timezone
+from datetime import datetime
 from typing import Annotated, Any, ClassVar, Final, Literal
 from zoneinfo import ZoneInfo
 
@@ -38,6 +38,7 @@ from bridge.providers.base import (
 from bridge.providers.common import count, identifier, load_json, local_time, optional_text, text_field
 from bridge.providers.replies import REASON_HEADER
 from bridge.providers.reports import each_report
+from bridge.providers.samples import beijing_text
 from bridge.providers.verification import UrlToken, check_url_token, with_url_token
 
 KIND: Final = "alibaba"
@@ -65,26 +66,21 @@ def _reply(status: int, code: int, msg: str, reason: str | None = None) -> Reply
 
 
 _ACCEPTED: Final = _reply(200, 0, "接收成功")  # Alibaba checks only that `code` is a number
-_CST: Final = timezone(timedelta(hours=8))
-
-
-def _local(now: float) -> str:
-    return datetime.fromtimestamp(now, _CST).strftime("%Y-%m-%d %H:%M:%S")
 
 
 def _report_sample(now: float) -> bytes:
     """The documented SmsReport sample (one receipt), with a real number and times around `now`."""
     return orjson.dumps([{
-        "phone_number": "13800138000", "send_time": _local(now - 5), "report_time": _local(now), "success": True,
-        "err_code": "DELIVERED", "err_msg": "用户接收成功", "sms_size": "1", "biz_id": f"{int(now * 1000)}^0",
-        "out_id": "67890",
+        "phone_number": "13800138000", "send_time": beijing_text(now - 5), "report_time": beijing_text(now),
+        "success": True, "err_code": "DELIVERED", "err_msg": "用户接收成功", "sms_size": "1",
+        "biz_id": f"{int(now * 1000)}^0", "out_id": "67890",
     }])
 
 
 def _up_sample(now: float) -> bytes:
     """The documented SmsUp sample (one message), with a real number, a time and an id from `now`."""
     return orjson.dumps([{
-        "phone_number": "13800138000", "content": "退订", "send_time": _local(now), "dest_code": "1234",
+        "phone_number": "13800138000", "content": "退订", "send_time": beijing_text(now), "dest_code": "1234",
         "sequence_id": str(int(now * 1000)),
     }])
 

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping, Sequence
-from datetime import UTC, datetime
 from typing import Annotated, Any, ClassVar, Final, Literal
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
@@ -49,6 +48,7 @@ from bridge.providers.bird_signature import (
 )
 from bridge.providers.common import identifier, iso_time, load_json, optional_text, text_field
 from bridge.providers.replies import REASON_HEADER
+from bridge.providers.samples import iso_text
 from bridge.redact import Secret
 
 KIND: Final = "bird"
@@ -82,18 +82,10 @@ class BirdSettings(InstanceSettings):
     timestamp_tolerance_seconds: Annotated[float, Field(gt=0, le=86_400)] = RETRY_WINDOW_SECONDS
 
 
-def _rfc3339(now: float) -> str:
-    return datetime.fromtimestamp(int(now), UTC).isoformat()
-
-
-def _iso(now: float) -> str:
-    return datetime.fromtimestamp(now, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
 def _dr_sample(now: float) -> bytes:
     """The support article's status report (GET query), with its id and time set from `now`."""
     params = {"id": f"{int(now * 1000):032x}", "reference": "YouReference123", "recipient": "31612345678",
-              "status": "delivered", "statusDatetime": _rfc3339(now)}
+              "status": "delivered", "statusDatetime": iso_text(int(now), timespec="seconds", zulu=False)}
     return urlencode(params).encode("ascii")
 
 
@@ -109,9 +101,9 @@ def _message(now: float, direction: str) -> dict[str, Any]:
         "parts": [{"platformReference": "e8077d803532c0b5937c639b60216938"}],
         "status": "delivered",
         "direction": direction,
-        "lastStatusAt": _iso(now),
-        "createdAt": _iso(now),
-        "updatedAt": _iso(now),
+        "lastStatusAt": iso_text(now),
+        "createdAt": iso_text(now),
+        "updatedAt": iso_text(now),
     }
 
 

@@ -14,7 +14,6 @@ import hashlib
 import hmac
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
 from typing import Annotated, Any, ClassVar, Final, Literal
 from zoneinfo import ZoneInfo
 
@@ -47,6 +46,7 @@ from bridge.providers.common import (
     text_field,
 )
 from bridge.providers.replies import REASON_HEADER, TEXT
+from bridge.providers.samples import beijing_text
 from bridge.providers.verification import signed_time
 from bridge.redact import Secret
 
@@ -109,9 +109,6 @@ def signed_headers(
     return headers
 
 
-_CST: Final = timezone(timedelta(hours=8))
-
-
 def receipt_body(message_id: str, to_phone: str, receive_time: str) -> bytes:
     """The NxCloud documentation's `dr` sample with the given id, recipient and time."""
     return orjson.dumps(
@@ -128,12 +125,8 @@ def receipt_body(message_id: str, to_phone: str, receive_time: str) -> bytes:
     )
 
 
-def _local(now: float) -> str:
-    return datetime.fromtimestamp(now, _CST).strftime("%Y-%m-%d %H:%M:%S")
-
-
 def _dr_sample(now: float) -> bytes:
-    return receipt_body(f"dr{int(now * 1000)}", "18184505018", _local(now))
+    return receipt_body(f"dr{int(now * 1000)}", "18184505018", beijing_text(now))
 
 
 def _mo_sample(now: float) -> bytes:
@@ -146,7 +139,7 @@ def _mo_sample(now: float) -> bytes:
             "content": "hello STOP",
             "size": "1",
             "price": "0.0000",
-            "receiveTime": _local(now),
+            "receiveTime": beijing_text(now),
             "smsStatus": "DELIVRD",
         }
     )

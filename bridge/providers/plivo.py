@@ -17,7 +17,7 @@ import hashlib
 import hmac
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Annotated, Any, ClassVar, Final, Literal
 from urllib.parse import parse_qs, parse_qsl, urlencode, urlparse, urlunparse
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -42,6 +42,7 @@ from bridge.providers.base import (
 )
 from bridge.providers.common import count, decimal_text, identifier, local_time, optional_text, text_field
 from bridge.providers.replies import text_refusal
+from bridge.providers.samples import time_text, uuid_at
 from bridge.providers.verification import matches_any
 from bridge.redact import Secret
 
@@ -49,6 +50,7 @@ KIND: Final = "plivo"
 REPLAY_MEMORY_SECONDS: Final = 86_400.0  # no signed time: how long a nonce is remembered
 PLIVO_TIMEOUT_SECONDS: Final = 8.0  # Plivo waits this long for an answer, then retries
 TIME_FIELDS: Final = ("DeliveryReportTime", "SentTime", "QueuedTime", "MessageTime")
+MICROSECONDS: Final = "%Y-%m-%d %H:%M:%S.%f"  # how Plivo writes its times
 
 _STATUS: Final = {
     "delivered": Status.DELIVERED,
@@ -127,14 +129,10 @@ class PlivoVerified(Verified):
     scheme: str = ""
 
 
-def _utc(now: float) -> str:
-    return datetime.fromtimestamp(now, UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
-
-
 def _status_sample(now: float) -> bytes:
     """A status callback with the documented parameters (constructed: Plivo publishes no verbatim one)."""
-    sent, done = _utc(now - 3), _utc(now)
-    uuid = f"0936ec98-7c4c-11e4-9bd8-{int(now * 1000) % 10**12:012d}"
+    sent, done = time_text(now - 3, MICROSECONDS), time_text(now, MICROSECONDS)
+    uuid = uuid_at("0936ec98-7c4c-11e4-9bd8", now)
     return urlencode({
         "From": "14155550100", "To": "14155550101", "MessageUUID": uuid, "ParentMessageUUID": uuid,
         "Type": "sms", "Status": "delivered", "Units": "1", "TotalRate": "0.00500", "TotalAmount": "0.00500",
@@ -147,7 +145,7 @@ def _inbound_sample(now: float) -> bytes:
     """An incoming SMS with the documented parameters (constructed)."""
     return urlencode({
         "From": "14155550101", "To": "14155550100", "Type": "sms", "Text": "Hello STOP",
-        "MessageUUID": f"1936ec98-7c4c-11e4-9bd8-{int(now * 1000) % 10**12:012d}", "Units": "1",
+        "MessageUUID": uuid_at("1936ec98-7c4c-11e4-9bd8", now), "Units": "1",
         "TotalRate": "0.00000", "TotalAmount": "0.00000", "MessageIntent": "optout", "PowerpackUUID": "",
     }).encode("ascii")
 

@@ -21,7 +21,7 @@ import binascii
 import hashlib
 import hmac
 from collections.abc import Mapping, Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Annotated, Any, ClassVar, Final, Literal
 
 import orjson
@@ -44,6 +44,7 @@ from bridge.providers.base import (
 )
 from bridge.providers.common import count, identifier, iso_time, load_json, optional_text, text_field
 from bridge.providers.replies import EMPTY_OK
+from bridge.providers.samples import iso_text
 from bridge.providers.verification import signed_time
 from bridge.redact import Secret
 
@@ -114,14 +115,10 @@ def ulid(now: float, label: str) -> str:
     return "".join(_CROCKFORD[(value >> shift) & 31] for shift in range(125, -1, -5))
 
 
-def _iso(now: float, seconds: float = 0.0) -> str:
-    return datetime.fromtimestamp(now - seconds, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
 def _recipient_sample(now: float) -> bytes:
     """The SDK's signed recipient report (§9 S1), its batch id and times set to now."""
-    return orjson.dumps({"at": _iso(now), "batch_id": ulid(now, "batch"), "client_reference": "a client reference",
-                         "code": 0, "operator_status_at": _iso(now, 1), "recipient": "33662162466",
+    return orjson.dumps({"at": iso_text(now), "batch_id": ulid(now, "batch"), "client_reference": "a client reference",
+                         "code": 0, "operator_status_at": iso_text(now - 1), "recipient": "33662162466",
                          "status": "Delivered", "type": "recipient_delivery_report_sms"})
 
 
@@ -135,8 +132,8 @@ def _batch_sample(now: float) -> bytes:
 def _inbound_sample(now: float) -> bytes:
     """The SDK's `mo_text` fixture (InboundTextDto.json) with its id and times set to now."""
     return orjson.dumps({"body": "a body", "client_reference": "a client reference", "from": "+11203494390",
-                         "id": ulid(now, "mo"), "operator_id": "35000", "received_at": _iso(now),
-                         "sent_at": _iso(now, 2), "to": "11203453453", "type": "mo_text"})
+                         "id": ulid(now, "mo"), "operator_id": "35000", "received_at": iso_text(now),
+                         "sent_at": iso_text(now - 2), "to": "11203453453", "type": "mo_text"})
 
 
 class SinchProvider(Provider[SinchSettings, Verified]):

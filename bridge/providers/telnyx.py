@@ -16,7 +16,7 @@ import binascii
 import hashlib
 import uuid
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from decimal import Decimal
 from typing import Annotated, Any, ClassVar, Final, Literal
 
@@ -43,6 +43,7 @@ from bridge.providers.base import (
 from bridge.providers.common import count, decimal_text, identifier, iso_time, load_json, optional_text, text_field
 from bridge.providers.replies import EMPTY_OK
 from bridge.providers.reports import each_report
+from bridge.providers.samples import iso_text
 from bridge.providers.verification import signed_time
 from bridge.redact import Secret
 
@@ -126,10 +127,6 @@ def _uuid(label: str, now: float) -> str:
     return str(uuid.UUID(bytes=hashlib.sha256(f"{label}:{now!r}".encode()).digest()[:16], version=4))
 
 
-def _iso(now: float, seconds: float = 0.0) -> str:
-    return datetime.fromtimestamp(now - seconds, UTC).isoformat(timespec="milliseconds")
-
-
 _OURS: Final = {"phone_number": "+18445550001", "carrier": "TELNYX LLC", "line_type": "VoIP"}
 _THEIRS: Final = {"phone_number": "+18665550001", "carrier": "T-MOBILE USA, INC.", "line_type": "Wireless"}
 
@@ -138,6 +135,7 @@ def _event(now: float, event_type: str, status: str) -> bytes:
     """The API reference's delivery-update and inbound-message callbacks (as SMS), ids and times of now."""
     inbound = event_type == "message.received"
     sender, receiver = (_THEIRS, _OURS) if inbound else (_OURS, _THEIRS)
+    received, sent, done = (iso_text(t, zulu=False) for t in (now - (0 if inbound else 2), now - 1, now))
     payload = {
         "record_type": "message", "direction": "inbound" if inbound else "outbound", "id": _uuid("message", now),
         "type": "SMS", "messaging_profile_id": "4000eba1-a0c0-4563-9925-b25e842a7cb6",
@@ -145,11 +143,11 @@ def _event(now: float, event_type: str, status: str) -> bytes:
         "to": [{**receiver, "status": status}], "cc": [], "text": "Hello, World!", "media": [],
         "webhook_url": "https://www.example.com/hooks", "webhook_failover_url": "https://backup.example.com/hooks",
         "encoding": "GSM-7", "parts": 1, "tags": ["Greetings"], "cost": {"amount": "0.0051", "currency": "USD"},
-        "received_at": _iso(now, 0 if inbound else 2), "sent_at": None if inbound else _iso(now, 1),
-        "completed_at": _iso(now) if event_type == "message.finalized" else None, "valid_until": None, "errors": [],
+        "received_at": received, "sent_at": None if inbound else sent,
+        "completed_at": done if event_type == "message.finalized" else None, "valid_until": None, "errors": [],
     }
     return orjson.dumps({"data": {"record_type": "event", "id": _uuid(event_type, now), "event_type": event_type,
-                                  "occurred_at": _iso(now), "payload": payload},
+                                  "occurred_at": done, "payload": payload},
                          "meta": {"attempt": 1, "delivered_to": "https://www.example.com/hooks"}})
 
 

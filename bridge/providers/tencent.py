@@ -10,7 +10,6 @@ of an array that cannot be understood is dead-lettered alone; the others are pub
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from datetime import datetime, timedelta, timezone
 from typing import Annotated, Any, ClassVar, Final, Literal
 from zoneinfo import ZoneInfo
 
@@ -34,6 +33,7 @@ from bridge.providers.base import (
 )
 from bridge.providers.common import identifier, load_json, local_time, optional_text, text_field, unix_time
 from bridge.providers.reports import each_report
+from bridge.providers.samples import beijing_text
 from bridge.providers.verification import UrlToken, check_url_token, with_url_token
 
 KIND: Final = "tencent"
@@ -57,14 +57,10 @@ def _reply(status: int, result: int, errmsg: str) -> Reply:
 _ACCEPTED: Final = _reply(200, 0, "OK")
 
 
-_CST: Final = timezone(timedelta(hours=8))
-
-
 def _status_sample(now: float) -> bytes:
     """The seed's sample status callback (one report), received now."""
-    received = datetime.fromtimestamp(now, _CST).strftime("%Y-%m-%d %H:%M:%S")
     report = {
-        "user_receive_time": received,
+        "user_receive_time": beijing_text(now),
         "nationcode": "86",
         "mobile": "13800138000",
         "report_status": "SUCCESS",

@@ -21,7 +21,6 @@ import hashlib
 import hmac
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Annotated, Any, ClassVar, Final, Literal
 from urllib.parse import parse_qsl, urlencode, urlparse, urlsplit
 
@@ -47,6 +46,7 @@ from bridge.providers.base import (
 )
 from bridge.providers.common import count, identifier, optional_text
 from bridge.providers.replies import text_refusal
+from bridge.providers.samples import time_text
 from bridge.providers.verification import matches_any
 from bridge.redact import Secret
 
@@ -145,7 +145,7 @@ def _status_sample(now: float, status: str = "delivered", error_code: str | None
     sid = _sid(now, "SM")
     params = [("AccountSid", ACCOUNT_SID), ("ApiVersion", "2010-04-01"), ("From", "+15017122661"),
               ("MessageSid", sid), ("MessageStatus", status),
-              ("RawDlrDoneDate", datetime.fromtimestamp(now, UTC).strftime("%y%m%d%H%M")), ("SmsSid", sid),
+              ("RawDlrDoneDate", time_text(now, "%y%m%d%H%M")), ("SmsSid", sid),
               ("SmsStatus", status), ("To", "+15558675310")]
     if error_code is not None:
         params.insert(3, ("ErrorCode", error_code))

@@ -32,6 +32,7 @@ from bridge.providers.common import (
     text_field,
     unix_time,
 )
+from bridge.providers.samples import iso_text, time_text, uuid_at
 
 KIND: Final = "vonage"
 PhoneOf = Callable[..., Phone]
@@ -268,24 +269,11 @@ def _iso_time(text: str, *, where: str) -> datetime:
 # --- documented samples (times and ids from `now`) -----------------------------------------------
 
 
-def _utc(now: float, pattern: str) -> str:
-    return datetime.fromtimestamp(now, UTC).strftime(pattern)
-
-
-def _iso(now: float) -> str:
-    return datetime.fromtimestamp(now, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
-def sample_uuid(now: float, head: str) -> str:
-    """A UUID-shaped id that changes with `now`."""
-    return f"{head}-bbbb-cccc-dddd-{int(now * 1000) % 10**12:012d}"
-
-
 def sms_dr_sample(now: float) -> bytes:
     """The documentation's delivery receipt (delivery-receipts.md), pushed now."""
     return orjson.dumps({
-        "err-code": "0", "message-timestamp": _utc(now, "%Y-%m-%d %H:%M:%S"), "messageId": f"{int(now * 1000):016X}",
-        "msisdn": "447547232824", "network-code": "23410", "price": "0.03330000", "scts": _utc(now, "%y%m%d%H%M"),
+        "err-code": "0", "message-timestamp": time_text(now), "messageId": f"{int(now * 1000):016X}",
+        "msisdn": "447547232824", "network-code": "23410", "price": "0.03330000", "scts": time_text(now, "%y%m%d%H%M"),
         "status": "delivered", "to": "Vonage",
     })
 
@@ -294,15 +282,15 @@ def sms_inbound_sample(now: float) -> bytes:
     """An inbound SMS from the OpenAPI example values (sms.yml), pushed now."""
     return orjson.dumps({
         "msisdn": "447700900001", "to": "447700900000", "messageId": f"0A{int(now * 1000):015X}",
-        "text": "Hello world", "type": "text", "keyword": "HELLO", "message-timestamp": _utc(now, "%Y-%m-%d %H:%M:%S"),
+        "text": "Hello world", "type": "text", "keyword": "HELLO", "message-timestamp": time_text(now),
     })
 
 
 def messages_status_sample(now: float) -> bytes:
     """A Messages API SMS status (the Java SDK's MessageStatusTest shape), delivered now."""
     return orjson.dumps({
-        "message_uuid": sample_uuid(now, "aaaaaaaa"), "to": "447700900000", "from": "447700900001",
-        "timestamp": _iso(now), "status": "delivered", "channel": "sms",
+        "message_uuid": uuid_at("aaaaaaaa-bbbb-cccc-dddd", now), "to": "447700900000", "from": "447700900001",
+        "timestamp": iso_text(now), "status": "delivered", "channel": "sms",
         "usage": {"currency": "EUR", "price": "0.0333"}, "sms": {"count_total": "1"},
         "destination": {"network_code": "23410"},
     })
@@ -311,7 +299,7 @@ def messages_status_sample(now: float) -> bytes:
 def messages_inbound_sample(now: float) -> bytes:
     """A Messages API inbound SMS (the Java SDK's InboundMessageTest literals), received now."""
     return orjson.dumps({
-        "message_uuid": sample_uuid(now, "bbbbbbbb"), "to": "447700900000", "from": "447700900001",
-        "timestamp": _iso(now), "channel": "sms", "message_type": "text", "text": "Hello, world!",
+        "message_uuid": uuid_at("bbbbbbbb-bbbb-cccc-dddd", now), "to": "447700900000", "from": "447700900001",
+        "timestamp": iso_text(now), "channel": "sms", "message_type": "text", "text": "Hello, world!",
         "usage": {"currency": "EUR", "price": "0.0333"}, "sms": {"num_messages": "1", "keyword": "HELLO"},
     })
