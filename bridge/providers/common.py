@@ -1,16 +1,45 @@
-"""Parsing helpers that several providers share: JSON, fields, numbers, times, prices."""
+"""Parsing helpers that several providers share: media types, JSON and form bodies, fields, numbers, times, prices."""
 
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from datetime import UTC, datetime, tzinfo
 from typing import Any, Final
+from urllib.parse import parse_qsl
 
 import orjson
 
-from bridge.errors import MalformedCallbackError
+from bridge.errors import MalformedCallbackError, MalformedReason
+from bridge.providers.base import Params, RawCallback
 
 _PLAIN_DECIMAL: Final = re.compile(r"-?[0-9]+(\.[0-9]+)?")
+
+
+def media_type(headers: Mapping[str, str], default: str) -> str:
+    """The callback's media type, lower case without parameters (`default` when it has no Content-Type)."""
+    return headers.get("content-type", default).split(";", 1)[0].strip().lower()
+
+
+def form_params(
+    body: bytes, *, reason: MalformedReason = "invalid_utf8", message: str = "form body is not valid URL-encoded UTF-8"
+) -> Params:
+    """A URL-encoded UTF-8 body as ordered pairs (MalformedCallbackError with `reason` and `message` otherwise)."""
+    try:
+        return tuple(parse_qsl(body.decode("utf-8"), keep_blank_values=True, errors="strict"))
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise MalformedCallbackError(reason, message) from exc
+
+
+def query_or_form(callback: RawCallback, *, reason: MalformedReason = "invalid_utf8",
+                  message: str = "form body is not valid URL-encoded UTF-8") -> Params:
+    """The parameters of a GET (its query) or of a form POST: the form the endpoint decoded, else the body
+    decoded here (a dead letter keeps the body, not its decoded form)."""
+    if callback.method == "GET":
+        return callback.query
+    if callback.form or not callback.body:
+        return callback.form
+    return form_params(callback.body, reason=reason, message=message)
 
 
 def load_json(body: bytes) -> Any:
@@ -67,12 +96,7 @@ def local_time(text: str, zone: tzinfo, *, where: str) -> datetime:
         parsed = datetime.fromisoformat(text)
     except ValueError as exc:
         raise MalformedCallbackError("invalid_field", f"{where}: must be a time 'yyyy-MM-dd HH:mm:ss'") from exc
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=zone)
-    try:
-        return parsed.astimezone(UTC)
-    except OverflowError as exc:  # e.g. 0001-01-01 00:00:00 east of UTC
-        raise MalformedCallbackError("invalid_field", f"{where}: must be a time within years 1 to 9999") from exc
+    return _as_utc(parsed, zone, where)
 
 
 def unix_time(value: Any, *, where: str) -> datetime:
@@ -121,9 +145,14 @@ def iso_time(text: str, *, where: str) -> datetime:
         parsed = datetime.fromisoformat(text)
     except ValueError as exc:
         raise MalformedCallbackError("invalid_field", f"{where}: must be an ISO 8601 time") from exc
+    return _as_utc(parsed, UTC, where)
+
+
+def _as_utc(parsed: datetime, zone: tzinfo, where: str) -> datetime:
+    """A parsed time (read in `zone` when it has no offset) in UTC."""
     if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=UTC)
+        parsed = parsed.replace(tzinfo=zone)
     try:
         return parsed.astimezone(UTC)
-    except OverflowError as exc:  # e.g. 0001-01-01T00:00:00+01:00
+    except OverflowError as exc:  # e.g. 0001-01-01 00:00:00 east of UTC
         raise MalformedCallbackError("invalid_field", f"{where}: must be a time within years 1 to 9999") from exc

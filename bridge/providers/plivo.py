@@ -19,7 +19,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated, Any, ClassVar, Final, Literal
-from urllib.parse import parse_qs, parse_qsl, urlencode, urlparse, urlunparse
+from urllib.parse import parse_qs, urlencode, urlparse, urlunparse
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import AfterValidator, Field
@@ -40,7 +40,15 @@ from bridge.providers.base import (
     Sample,
     Verified,
 )
-from bridge.providers.common import count, decimal_text, identifier, local_time, optional_text, text_field
+from bridge.providers.common import (
+    count,
+    decimal_text,
+    identifier,
+    local_time,
+    optional_text,
+    query_or_form,
+    text_field,
+)
 from bridge.providers.replies import text_refusal
 from bridge.providers.samples import time_text, uuid_at
 from bridge.providers.verification import matches_any
@@ -211,12 +219,7 @@ class PlivoProvider(Provider[PlivoSettings, PlivoVerified]):
         return nonce
 
     def restore(self, callback: RawCallback) -> PlivoVerified:
-        params = callback.query if callback.method == "GET" else callback.form
-        if not params and callback.body and callback.method != "GET":
-            try:
-                params = tuple(parse_qsl(callback.body.decode("utf-8"), keep_blank_values=True, errors="strict"))
-            except (UnicodeDecodeError, ValueError) as exc:
-                raise MalformedCallbackError("invalid_field", "body is not URL-encoded UTF-8") from exc
+        params = query_or_form(callback, reason="invalid_field", message="body is not URL-encoded UTF-8")
         return PlivoVerified(callback, params=params)
 
     def parse(self, verified: PlivoVerified) -> Parsed:

@@ -44,7 +44,7 @@ from bridge.providers.base import (
     Sample,
     Verified,
 )
-from bridge.providers.common import count, identifier, optional_text
+from bridge.providers.common import count, identifier, media_type, optional_text, query_or_form
 from bridge.providers.replies import text_refusal
 from bridge.providers.samples import time_text
 from bridge.providers.verification import matches_any
@@ -121,7 +121,7 @@ def body_hash(body: bytes) -> str:
 
 def is_json(headers: Mapping[str, str]) -> bool:
     """Whether the endpoint took the body as JSON (same rule: declared type or a `+json` suffix)."""
-    media = headers.get("content-type", FORM).split(";", 1)[0].strip().lower()
+    media = media_type(headers, FORM)
     return MEDIA_TYPES.get(media) == "json" or media.endswith("+json")
 
 
@@ -228,17 +228,9 @@ class TwilioProvider(Provider[TwilioSettings, TwilioVerified]):
         return self.restore(callback)
 
     def restore(self, callback: RawCallback) -> TwilioVerified:
-        if callback.method == "GET":
-            return TwilioVerified(callback, params=callback.query)
-        if is_json(callback.headers):
+        if callback.method != "GET" and is_json(callback.headers):
             return TwilioVerified(callback, json_body=True)
-        params = callback.form
-        if not params and callback.body:  # a dead letter keeps the body, not its decoded form
-            try:
-                params = tuple(parse_qsl(callback.body.decode("utf-8"), keep_blank_values=True, errors="strict"))
-            except (UnicodeDecodeError, ValueError) as exc:
-                raise MalformedCallbackError("wrong_shape", "form body is not valid URL-encoded UTF-8") from exc
-        return TwilioVerified(callback, params=params)
+        return TwilioVerified(callback, params=query_or_form(callback, reason="wrong_shape"))
 
     def parse(self, verified: TwilioVerified) -> Parsed:
         if verified.json_body:

@@ -50,6 +50,7 @@ from bridge.providers.base import (
     StrictModel,
     Verified,
 )
+from bridge.providers.common import media_type
 from bridge.providers.replies import EMPTY_OK, text_refusal
 from bridge.providers.verification import MIN_TOKEN_LENGTH, check_url_token, matches_any, signed_time, with_url_token
 from bridge.redact import Secret
@@ -328,7 +329,7 @@ class VonageProvider(Provider[VonageSettings, VonageVerified]):
 
 def _api_of(callback: RawCallback) -> Api:
     """`messages` for a JSON body with `message_uuid`; anything else is the SMS API."""
-    if callback.method == "GET" or callback.headers.get("content-type", JSON).split(";")[0].strip().lower() == FORM:
+    if callback.method == "GET" or media_type(callback.headers, JSON) == FORM:
         return "sms"
     try:
         document = orjson.loads(callback.body)

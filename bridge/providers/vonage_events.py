@@ -14,7 +14,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any, Final
-from urllib.parse import parse_qsl
 
 import orjson
 
@@ -28,7 +27,9 @@ from bridge.providers.common import (
     identifier,
     load_json,
     local_time,
+    media_type,
     optional_text,
+    query_or_form,
     text_field,
     unix_time,
 )
@@ -71,25 +72,14 @@ SECRET_PARAMS: Final = frozenset({"token"})  # the URL token of an unsigned inst
 def sms_params(callback: RawCallback) -> dict[str, str]:
     """The SMS API parameters: the query of a GET, the form or JSON object of a POST. Repeated
     names are refused (SDKs disagree on which one counts)."""
-    if callback.method == "GET":
-        pairs: tuple[tuple[str, str], ...] | list[tuple[str, str]] = callback.query
-    elif callback.headers.get("content-type", JSON).split(";")[0].strip().lower() == FORM:
-        pairs = callback.form or _form(callback.body)
-    else:
+    if callback.method != "GET" and media_type(callback.headers, JSON) != FORM:
         return _json_params(callback.body)
     params: dict[str, str] = {}
-    for name, value in pairs:
+    for name, value in query_or_form(callback):
         if name in params:
             raise MalformedCallbackError("invalid_field", "parameters: a name is repeated")
         params[name] = value
     return params
-
-
-def _form(body: bytes) -> list[tuple[str, str]]:
-    try:
-        return parse_qsl(body.decode("utf-8"), keep_blank_values=True, errors="strict")
-    except (UnicodeDecodeError, ValueError) as exc:
-        raise MalformedCallbackError("invalid_utf8", "form body is not valid URL-encoded UTF-8") from exc
 
 
 def _json_params(body: bytes) -> dict[str, str]:

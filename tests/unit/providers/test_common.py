@@ -1,0 +1,78 @@
+"""Shared parsing helpers: media types, form bodies and parameters, times read to UTC."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta, timezone
+
+import pytest
+
+from bridge.errors import MalformedCallbackError
+from bridge.providers.base import FORM, JSON, RawCallback
+from bridge.providers.common import form_params, iso_time, local_time, media_type, query_or_form
+
+RECEIVED = datetime(2025, 1, 1, tzinfo=UTC)
+CST = timezone(timedelta(hours=8))
+
+
+@pytest.mark.parametrize(("headers", "expected"), [
+    ({}, FORM),
+    ({"content-type": "Application/JSON; charset=UTF-8"}, JSON),
+    ({"content-type": " text/plain ;x=1"}, "text/plain"),
+    ({"content-type": ""}, ""),
+])
+def test_the_media_type_is_lower_case_without_parameters_and_the_default_without_a_header(
+    headers: dict[str, str], expected: str,
+) -> None:
+    assert media_type(headers, FORM) == expected
+
+
+def test_a_form_body_decodes_to_ordered_pairs_with_blank_values_kept() -> None:
+    assert form_params(b"b=2&a=&b=%C3%A9+x") == (("b", "2"), ("a", ""), ("b", "é x"))
+    assert form_params(b"") == ()
+
+
+@pytest.mark.parametrize("body", [b"a=\xff", b"a=%ff", b"a=%C3"])
+def test_a_form_body_that_is_not_utf8_is_malformed_with_the_reason_the_kind_names(body: bytes) -> None:
+    with pytest.raises(MalformedCallbackError, match="form body is not valid URL-encoded UTF-8") as caught:
+        form_params(body)
+    assert caught.value.reason == "invalid_utf8"
+    with pytest.raises(MalformedCallbackError, match="body is bad") as named:
+        form_params(body, reason="wrong_shape", message="body is bad")
+    assert named.value.reason == "wrong_shape"
+
+
+def test_a_get_callback_has_its_query_as_parameters_whatever_its_body() -> None:
+    get = RawCallback(b"x=1", {}, None, RECEIVED, method="GET", query=(("q", "1"),), form=(("f", "1"),))
+    assert query_or_form(get) == (("q", "1"),)
+
+
+def test_a_post_callback_has_the_endpoints_form_else_its_body_decoded_here() -> None:
+    decoded = RawCallback(b"ignored=1", {}, None, RECEIVED, query=(("q", "1"),), form=(("f", "1"),))
+    assert query_or_form(decoded) == (("f", "1"),)
+    dead_letter = RawCallback(b"a=1&b=2", {}, None, RECEIVED, query=(("q", "1"),))
+    assert query_or_form(dead_letter) == (("a", "1"), ("b", "2"))
+    assert query_or_form(RawCallback(b"", {}, None, RECEIVED)) == ()
+    with pytest.raises(MalformedCallbackError) as caught:
+        query_or_form(RawCallback(b"a=%ff", {}, None, RECEIVED), reason="invalid_field", message="body is bad")
+    assert (caught.value.reason, str(caught.value)) == ("invalid_field", "body is bad")
+
+
+def test_local_times_are_read_in_the_zone_unless_they_carry_an_offset() -> None:
+    assert local_time("2025-01-01 08:00:00", CST, where="t") == RECEIVED
+    assert local_time("2025-01-01 00:00:00+00:00", CST, where="t") == RECEIVED
+    with pytest.raises(MalformedCallbackError, match="t: must be a time 'yyyy-MM-dd HH:mm:ss'"):
+        local_time("01/01/2025", CST, where="t")
+
+
+def test_iso_times_without_an_offset_are_utc() -> None:
+    assert iso_time("2025-01-01T00:00:00", where="t") == RECEIVED
+    assert iso_time("2025-01-01T01:00:00.000+01:00", where="t") == RECEIVED
+    with pytest.raises(MalformedCallbackError, match="t: must be an ISO 8601 time"):
+        iso_time("yesterday", where="t")
+
+
+def test_a_time_that_leaves_years_1_to_9999_in_utc_is_malformed_for_both_readers() -> None:
+    with pytest.raises(MalformedCallbackError, match="t: must be a time within years 1 to 9999"):
+        local_time("0001-01-01 00:00:00", CST, where="t")
+    with pytest.raises(MalformedCallbackError, match="t: must be a time within years 1 to 9999"):
+        iso_time("0001-01-01T00:00:00+01:00", where="t")
