@@ -25,6 +25,7 @@ from bridge.providers.common import (
     count,
     decimal_text,
     identifier,
+    iso_time,
     load_json,
     local_time,
     media_type,
@@ -204,7 +205,7 @@ def _messages_receipt(document: dict[str, Any], callback: RawCallback, phone: Ph
         to=to.number,
         region=to.region,
         from_=phone(sender, international=True).number if sender else None,
-        occurred_at=_iso_time(text_field(document, "timestamp"), where="timestamp"),
+        occurred_at=iso_time(text_field(document, "timestamp"), where="timestamp"),
         received_at=callback.received_at,
         segments=count(optional_text(_object(document, "sms"), "count_total", where="sms."), where="sms.count_total"),
         price=_price(document),
@@ -226,7 +227,7 @@ def _messages_inbound(document: dict[str, Any], callback: RawCallback, phone: Ph
         region=sender.region,
         to=phone(receiver, international=True).number if receiver else None,
         text=text_field(document, "text"),
-        occurred_at=_iso_time(text_field(document, "timestamp"), where="timestamp"),
+        occurred_at=iso_time(text_field(document, "timestamp"), where="timestamp"),
         received_at=callback.received_at,
         segments=count(optional_text(sms, "num_messages", where="sms."), where="sms.num_messages"),
         price=_price(document),
@@ -245,15 +246,6 @@ def _object(document: dict[str, Any], name: str) -> dict[str, Any]:
 
 def _price(document: dict[str, Any]) -> str | None:
     return decimal_text(optional_text(_object(document, "usage"), "price", where="usage."), where="usage.price")
-
-
-def _iso_time(text: str, *, where: str) -> datetime:
-    """ISO 8601 (`2020-01-01T14:00:03.010Z`) -> aware UTC; a time without offset is UTC."""
-    try:
-        parsed = datetime.fromisoformat(text)
-        return (parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)).astimezone(UTC)
-    except (ValueError, OverflowError) as exc:
-        raise MalformedCallbackError("invalid_field", f"{where}: must be an ISO 8601 time") from exc
 
 
 # --- documented samples (times and ids from `now`) -----------------------------------------------
