@@ -17,7 +17,6 @@ without recipients (`summary`) or recipient it cannot understand is dead-lettere
 from __future__ import annotations
 
 import base64
-import binascii
 import hashlib
 import hmac
 from collections.abc import Mapping, Sequence
@@ -45,7 +44,7 @@ from bridge.providers.base import (
 from bridge.providers.common import count, identifier, iso_time, load_json, optional_text, text_field
 from bridge.providers.replies import EMPTY_OK
 from bridge.providers.samples import iso_text
-from bridge.providers.verification import signed_time
+from bridge.providers.verification import basic_auth, check_basic_auth, required_headers, signed_time
 from bridge.redact import Secret
 
 KIND: Final = "sinch"
@@ -161,13 +160,10 @@ class SinchProvider(Provider[SinchSettings, Verified]):
 
     def verify(self, callback: RawCallback) -> Verified:
         if self.settings.auth == "basic":
-            return self._verify_basic(callback)
-        headers = callback.headers
-        given, nonce, timestamp = headers.get(SIGNATURE, ""), headers.get(NONCE, ""), headers.get(TIMESTAMP, "")
-        for name, value in ((SIGNATURE, given), (NONCE, nonce), (TIMESTAMP, timestamp)):
-            if not value:
-                raise VerificationError("missing_credentials", f"header {name}: required")
-        algorithm = headers.get(ALGORITHM)
+            check_basic_auth(callback.headers.get("authorization", ""), self._user, self._password)
+            return Verified(callback)
+        given, nonce, timestamp = required_headers(callback.headers, SIGNATURE, NONCE, TIMESTAMP)
+        algorithm = callback.headers.get(ALGORITHM)
         if algorithm is not None and algorithm.strip().lower() != HMAC_SHA256.lower():
             raise VerificationError("unsupported_algorithm", f"header {ALGORITHM}: must be {HMAC_SHA256}")
         expected = signature(callback.body, nonce, timestamp, self._secret)
@@ -175,21 +171,6 @@ class SinchProvider(Provider[SinchSettings, Verified]):
             raise VerificationError("bad_signature", f"header {SIGNATURE}: does not match")
         signed_at = signed_time(timestamp, f"header {TIMESTAMP}: must be UNIX seconds")
         return Verified(callback, signed_at=float(signed_at), replay_key=f"nonce:{nonce}")
-
-    def _verify_basic(self, callback: RawCallback) -> Verified:
-        scheme, _, credentials = callback.headers.get("authorization", "").strip().partition(" ")
-        if scheme.lower() != "basic" or not credentials.strip():
-            raise VerificationError("missing_credentials", "header Authorization: Basic credentials required")
-        try:
-            decoded = base64.b64decode(credentials.strip().encode("ascii"), validate=True)
-        except (binascii.Error, UnicodeEncodeError, ValueError) as exc:
-            raise VerificationError("bad_token", "header Authorization: Basic credentials are not base64") from exc
-        user, _, password = decoded.partition(b":")
-        same_user = hmac.compare_digest(user, self._user)
-        same_password = hmac.compare_digest(password, self._password)
-        if not (same_user and same_password):
-            raise VerificationError("bad_token", "header Authorization: Basic credentials do not match")
-        return Verified(callback)
 
     def restore(self, callback: RawCallback) -> Verified:
         return Verified(callback)
@@ -301,8 +282,7 @@ class SinchProvider(Provider[SinchSettings, Verified]):
         """What Sinch sends: HMAC headers with a fresh nonce (a ULID, as Sinch's), or Basic credentials."""
         headers = {"content-type": JSON}
         if self.settings.auth == "basic":
-            pair = self._user + b":" + self._password
-            headers["authorization"] = "Basic " + base64.b64encode(pair).decode("ascii")
+            headers["authorization"] = basic_auth(self._user, self._password)
         else:
             nonce, timestamp = ulid(now, f"nonce:{sample}:{hashlib.sha256(body).hexdigest()}"), str(int(now))
             headers |= {SIGNATURE: signature(body, nonce, timestamp, self._secret), NONCE: nonce,

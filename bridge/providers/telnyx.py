@@ -44,7 +44,7 @@ from bridge.providers.common import count, decimal_text, identifier, iso_time, l
 from bridge.providers.replies import EMPTY_OK
 from bridge.providers.reports import each_report
 from bridge.providers.samples import iso_text
-from bridge.providers.verification import signed_time
+from bridge.providers.verification import required_headers, signed_time
 from bridge.redact import Secret
 
 KIND: Final = "telnyx"
@@ -200,10 +200,7 @@ class TelnyxProvider(Provider[TelnyxSettings, Verified]):
         self._signer = private_key(secret.reveal()) if secret is not None else None
 
     def verify(self, callback: RawCallback) -> Verified:
-        given, timestamp = callback.headers.get(SIGNATURE, ""), callback.headers.get(TIMESTAMP, "")
-        for name, value in ((SIGNATURE, given), (TIMESTAMP, timestamp)):
-            if not value:
-                raise VerificationError("missing_credentials", f"header {name}: required")
+        given, timestamp = required_headers(callback.headers, SIGNATURE, TIMESTAMP)
         try:
             signature = base64.b64decode(given.strip().encode("ascii"), validate=True)
         except (binascii.Error, UnicodeEncodeError, ValueError) as exc:

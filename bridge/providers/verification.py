@@ -1,5 +1,5 @@
-"""What several kinds' verify() and sign() share: URL tokens, constant-time matching against every
-configured secret, and signed UNIX times.
+"""What several kinds' verify() and sign() share: URL tokens, required headers, HTTP Basic credentials,
+constant-time matching against every configured secret, and signed UNIX times.
 
 Kinds that sign nothing (Tencent, Alibaba, Vonage's opt-in unsigned SMS) authenticate a callback by
 a secret token in its URL: the endpoint takes it from the last path segment or the `token` query
@@ -10,8 +10,10 @@ one of every secret through `matches_any`, so the time taken does not tell which
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hmac
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Annotated, Final
 from urllib.parse import urlsplit, urlunsplit
 
@@ -46,6 +48,37 @@ def with_url_token(url: str, token: str) -> str:
     """`url` with `token` as its last path segment, as an unsigned kind's callbacks are addressed."""
     parts = urlsplit(url)
     return urlunsplit(parts._replace(path=parts.path.rstrip("/") + "/" + token))
+
+
+def required_headers(headers: Mapping[str, str], *names: str) -> list[str]:
+    """The values of the named headers, in order; missing_credentials names the first absent or empty one."""
+    values = [headers.get(name, "") for name in names]
+    for name, value in zip(names, values, strict=True):
+        if not value:
+            raise VerificationError("missing_credentials", f"header {name}: required")
+    return values
+
+
+def check_basic_auth(authorization: str, user: bytes, password: bytes) -> None:
+    """Refuse an Authorization header that is not HTTP Basic (RFC 7617) with this user and password; both
+    parts are compared in constant time, whichever differs."""
+    scheme, _, credentials = authorization.strip().partition(" ")
+    if scheme.lower() != "basic" or not credentials.strip():
+        raise VerificationError("missing_credentials", "header Authorization: Basic credentials required")
+    try:
+        decoded = base64.b64decode(credentials.strip().encode("ascii"), validate=True)
+    except (binascii.Error, UnicodeEncodeError, ValueError) as exc:
+        raise VerificationError("bad_token", "header Authorization: Basic credentials are not base64") from exc
+    given_user, _, given_password = decoded.partition(b":")
+    same_user = hmac.compare_digest(given_user, user)
+    same_password = hmac.compare_digest(given_password, password)
+    if not (same_user and same_password):
+        raise VerificationError("bad_token", "header Authorization: Basic credentials do not match")
+
+
+def basic_auth(user: bytes, password: bytes) -> str:
+    """The Authorization header value that check_basic_auth accepts for this user and password."""
+    return "Basic " + base64.b64encode(user + b":" + password).decode("ascii")
 
 
 def matches_any(given: Iterable[bytes], expected: Iterable[bytes]) -> bool:

@@ -12,8 +12,11 @@ from bridge.providers.base import StrictModel
 from bridge.providers.verification import (
     MIN_TOKEN_LENGTH,
     UrlToken,
+    basic_auth,
+    check_basic_auth,
     check_url_token,
     matches_any,
+    required_headers,
     signed_time,
     with_url_token,
 )
@@ -87,3 +90,36 @@ def test_a_signed_time_that_is_not_short_ascii_digits_is_a_stale_timestamp(text:
     with pytest.raises(VerificationError, match="header t: must be UNIX seconds") as caught:
         signed_time(text, "header t: must be UNIX seconds")
     assert caught.value.reason == "stale_timestamp"
+
+
+def test_required_headers_are_returned_in_order_and_the_first_absent_or_empty_one_is_named() -> None:
+    headers = {"x-sig": "s", "x-nonce": "n", "x-empty": ""}
+    assert required_headers(headers, "x-sig", "x-nonce") == ["s", "n"]
+    for names, missing in ((("x-sig", "x-time", "x-nonce2"), "x-time"), (("x-empty", "x-sig"), "x-empty")):
+        with pytest.raises(VerificationError, match=f"header {missing}: required") as caught:
+            required_headers(headers, *names)
+        assert caught.value.reason == "missing_credentials"
+
+
+def test_basic_credentials_made_for_a_user_and_password_are_accepted() -> None:
+    header = basic_auth(b"user", b"pa:ss")
+    assert header == "Basic dXNlcjpwYTpzcw=="
+    check_basic_auth(header, b"user", b"pa:ss")
+    check_basic_auth("  basic dXNlcjpwYTpzcw==  ", b"user", b"pa:ss")
+
+
+@pytest.mark.parametrize(("header", "reason", "message"), [
+    ("", "missing_credentials", "Basic credentials required"),
+    ("Bearer abc", "missing_credentials", "Basic credentials required"),
+    ("Basic ", "missing_credentials", "Basic credentials required"),
+    ("Basic not*base64", "bad_token", "not base64"),
+    ("Basic \u00e9\u00e9\u00e9\u00e9", "bad_token", "not base64"),
+    (basic_auth(b"user", b"other"), "bad_token", "do not match"),
+    (basic_auth(b"other", b"pa:ss"), "bad_token", "do not match"),
+    (basic_auth(b"userpa", b"ss"), "bad_token", "do not match"),
+])
+def test_basic_credentials_that_are_absent_unreadable_or_other_are_refused(header: str, reason: str,
+                                                                           message: str) -> None:
+    with pytest.raises(VerificationError, match=message) as caught:
+        check_basic_auth(header, b"user", b"pa:ss")
+    assert caught.value.reason == reason
