@@ -8,14 +8,11 @@ APIs' webhooks, so both APIs may call the same URL; the request tells them apart
   `payload_hash` must be the body's SHA-256, `iat` is the signed time and `jti` the replay key.
   A Messages callback without a token gets a 503: Vonage documents that as a rare internal error
   that a 5xx makes it retry, signed.
-- Anything else is the SMS API ("Signing messages"; vonage-python-sdk `Client.signature`,
-  vonage-java-sdk `RequestSigning`). Its parameters come from the query (GET), the form or a
-  JSON object. Take every parameter but `sig`, sorted by name, as `&name=value`, with `&` and `=`
-  inside values replaced by `_`, in UTF-8. "MD5 hash" (`md5hash`, the dashboard's default) is
-  md5(string + secret); the HMAC methods are HMAC(secret, string). The result is hex, compared
-  case-insensitively. The Java SDK also drops blank values, so that form is accepted too.
-  `timestamp` is the signed time and `sig` the replay key. Without `sig` the callback is refused
-  unless the instance sets `allow_unsigned_sms`; then the URL token is required.
+- Anything else is the SMS API ("Signing messages": `sig` over the sorted parameters, by the
+  api key's dashboard method; vonage_signature.py has both schemes). Its parameters come from the
+  query (GET), the form or a JSON object. `timestamp` is the signed time and `sig` the replay
+  key. Without `sig` the callback is refused unless the instance sets `allow_unsigned_sms`; then
+  the URL token is required.
 """
 
 from __future__ import annotations
@@ -28,8 +25,6 @@ from typing import Annotated, Any, ClassVar, Final, Literal
 from urllib.parse import urlencode
 
 import orjson
-from jwt import PyJWS, PyJWTError
-from jwt.algorithms import HMACAlgorithm
 from pydantic import Field, model_validator
 
 from bridge.clock import Clock
@@ -52,99 +47,23 @@ from bridge.providers.base import (
 )
 from bridge.providers.common import media_type
 from bridge.providers.replies import EMPTY_OK, text_refusal
-from bridge.providers.verification import MIN_TOKEN_LENGTH, check_url_token, matches_any, signed_time, with_url_token
+from bridge.providers.verification import MIN_TOKEN_LENGTH, check_url_token, signed_time, with_url_token
+from bridge.providers.vonage_signature import (
+    ISSUER,
+    SIG,
+    SignatureMethod,
+    encode_jwt,
+    jwt_claims,
+    payload_hash,
+    sign_params,
+    sms_signature_matches,
+)
 from bridge.redact import Secret
 
 KIND: Final = "vonage"
-SIG: Final = "sig"
-ISSUER: Final = "Vonage"
 SAMPLE_APPLICATION_ID: Final = "aaaaaaaa-bbbb-cccc-dddd-0123456789ab"
 
-SignatureMethod = Literal["md5hash", "md5", "sha1", "sha256", "sha512"]
 Api = Literal["sms", "messages"]
-
-
-# --- the SMS API `sig` ---------------------------------------------------------------------------
-
-
-def canonical(params: Mapping[str, str], *, java: bool = False) -> bytes:
-    """The string Vonage signs: `&name=value` for every parameter but `sig`, sorted by name. With
-    `java`, as the Java SDK builds it: blank values left out, names cleaned as well."""
-    items = sorted((k, v) for k, v in params.items() if k != SIG and not (java and not v.strip(events.BLANK)))
-    text = "".join(f"&{_clean(k) if java else k}={_clean(v)}" for k, v in items)
-    return text.encode("utf-8", "surrogatepass")  # total: any str encodes; nothing unsigned can match
-
-
-def _clean(text: str) -> str:
-    return text.replace("&", "_").replace("=", "_")
-
-
-def sms_signature(data: bytes, secret: str, method: SignatureMethod) -> str:
-    """The `sig` of a canonical string, lowercase hex."""
-    key = secret.encode("utf-8")
-    if method == "md5hash":
-        return hashlib.md5(data + key).hexdigest()  # noqa: S324  Vonage's "MD5 hash" method, chosen in its dashboard
-    return hmac.new(key, data, method).hexdigest()
-
-
-def sign_params(params: Mapping[str, str], secret: str, method: SignatureMethod) -> str:
-    """The `sig` Vonage adds to these parameters (which already carry `timestamp`)."""
-    return sms_signature(canonical(params), secret, method)
-
-
-def sms_signature_matches(params: Mapping[str, str], given: str, secret: str, method: SignatureMethod) -> bool:
-    """True when `given` signs `params` in the documented form or the Java SDK's (constant-time compares)."""
-    forms = {canonical(params), canonical(params, java=True)}
-    expected = (sms_signature(form, secret, method).encode("ascii") for form in forms)
-    return matches_any((given.strip().lower().encode("utf-8", "replace"),), expected)
-
-
-# --- the Messages API JWT ------------------------------------------------------------------------
-
-
-class _HS256(HMACAlgorithm):
-    """HS256 without PyJWT's key-length warning: Vonage lets an account choose a short secret."""
-
-    def __init__(self) -> None:
-        super().__init__(HMACAlgorithm.SHA256)
-
-    def check_key_length(self, key: bytes) -> str | None:
-        return None
-
-
-_JWS: Final = PyJWS(algorithms=[])
-_JWS.register_algorithm("HS256", _HS256())
-
-
-def jwt_claims(token: str, secret: str | None) -> dict[str, Any]:
-    """The claims of an HS256 token signed with `secret` (any other `alg` is refused). With no
-    secret the signature is NOT checked: only to read `api_key`. ValueError when neither works."""
-    if not token.isascii():
-        raise ValueError("token is not ASCII")
-    try:
-        if secret is None:
-            decoded = _JWS.decode_complete(token, options={"verify_signature": False})
-        else:
-            decoded = _JWS.decode_complete(token, key=secret.encode("utf-8"), algorithms=["HS256"])
-        claims = orjson.loads(decoded["payload"])
-    except (PyJWTError, orjson.JSONDecodeError) as exc:
-        raise ValueError("not a JWT signed with this secret") from exc
-    if not isinstance(claims, dict):
-        raise ValueError("claims are not a JSON object")
-    return claims
-
-
-def encode_jwt(claims: Mapping[str, Any], secret: str) -> str:
-    """An HS256 token over `claims`, compact JSON in their order, header `{"alg":"HS256","typ":"JWT"}`."""
-    return _JWS.encode(orjson.dumps(dict(claims)), secret.encode("utf-8"), algorithm="HS256")
-
-
-def payload_hash(body: bytes) -> str:
-    """The `payload_hash` claim of a body: lowercase hex SHA-256."""
-    return hashlib.sha256(body).hexdigest()
-
-
-# --- settings, provider --------------------------------------------------------------------------
 
 
 class ApiKeySettings(StrictModel):

@@ -22,11 +22,9 @@ from bridge.errors import CallbackError, MalformedCallbackError, VerificationErr
 from bridge.events import DeliveryReceipt, InboundMessage, Status
 from bridge.lifecycle import Lifecycle
 from bridge.providers.base import FORM, JSON, RawCallback
-from bridge.providers.vonage import (
-    UnsignedMessagesError,
-    VonageProvider,
-    VonageSettings,
-    VonageVerified,
+from bridge.providers.vonage import UnsignedMessagesError, VonageProvider, VonageSettings, VonageVerified
+from bridge.providers.vonage_events import ERR_CODES, MESSAGES_STATUS, SMS_STATUS
+from bridge.providers.vonage_signature import (
     canonical,
     encode_jwt,
     jwt_claims,
@@ -34,7 +32,6 @@ from bridge.providers.vonage import (
     sign_params,
     sms_signature_matches,
 )
-from bridge.providers.vonage_events import ERR_CODES, MESSAGES_STATUS, SMS_STATUS
 from tests.conftest import SEED_EPOCH, fixture_bytes
 from tests.fakes import FakePublisher
 from tests.helpers import SEED_TIME, Checked, assert_valid_record
