@@ -12,7 +12,8 @@ APIs' webhooks, so both APIs may call the same URL; the request tells them apart
   api key's dashboard method; vonage_signature.py has both schemes). Its parameters come from the
   query (GET), the form or a JSON object. `timestamp` is the signed time and `sig` the replay
   key. Without `sig` the callback is refused unless the instance sets `allow_unsigned_sms`; then
-  the URL token is required.
+  the URL token is required, and such an instance signs no time (`signs_time`): an unsigned
+  callback has no window and no replay key, while a signed one keeps both.
 """
 
 from __future__ import annotations
@@ -112,7 +113,7 @@ class VonageProvider(Provider[VonageSettings, VonageVerified]):
     settings_model: ClassVar[type[InstanceSettings]] = VonageSettings
     methods: ClassVar[frozenset[str]] = frozenset({"GET", "POST"})
     media_types: ClassVar[Mapping[str, BodyKind]] = {JSON: "json", FORM: "form"}
-    timestamped: ClassVar[bool] = True
+    timestamped: ClassVar[bool] = True  # both signatures sign a time; unsigned SMS callbacks have none (signs_time)
     samples: ClassVar[Sequence[Sample]] = (
         Sample("sms-dr", EventType.DELIVERY_RECEIPT, "SMS API delivery receipt (POST JSON)", events.sms_dr_sample),
         Sample("sms-dr-form", EventType.DELIVERY_RECEIPT, "SMS API delivery receipt (POST form)",
@@ -160,8 +161,7 @@ class VonageProvider(Provider[VonageSettings, VonageVerified]):
 
     def _verify_unsigned(self, callback: RawCallback) -> VonageVerified:
         check_url_token(callback.url_token, self._token, missing="unsigned callback: URL token required")
-        # Nothing is signed, so there is no signed time: the receipt time stands in for the window check.
-        return VonageVerified(callback, signed_at=callback.received_at.timestamp(), api="sms")
+        return VonageVerified(callback, api="sms")  # nothing signed: no signed time, no replay key
 
     def _verify_jwt(self, callback: RawCallback, token: str) -> VonageVerified:
         try:
@@ -200,6 +200,12 @@ class VonageProvider(Provider[VonageSettings, VonageVerified]):
         if found is None:
             raise VerificationError("unknown_access_key", f"{where}: not configured", status=403)
         return [found]
+
+    def signs_time(self) -> bool:
+        """False with `allow_unsigned_sms`: the endpoint cannot require a signed time of every callback.
+        A signed one still needs its own (verify() refuses `sig` without `timestamp`, a JWT without `iat`),
+        and the endpoint still holds it to the window."""
+        return not self.settings.allow_unsigned_sms
 
     def restore(self, callback: RawCallback) -> VonageVerified:
         return VonageVerified(callback, api=_api_of(callback))

@@ -273,13 +273,36 @@ def test_an_unsigned_sms_callback_is_refused_unless_the_instance_allows_it(clock
         checked(clock).verify(sms_get(DR, token=TOKEN))
     assert caught.value.reason == "missing_credentials"
     lenient = checked(clock, allow_unsigned_sms=True, url_token=TOKEN)
-    assert lenient.verify(sms_get(DR, token=TOKEN)).replay_key is None
+    unsigned = lenient.verify(sms_get(DR, token=TOKEN))
+    assert (unsigned.signed_at, unsigned.replay_key) == (None, None)  # nothing signed: no stand-in time
     for token, reason in ((None, "missing_credentials"), ("wrong-token-0123456789", "bad_token")):
         with pytest.raises(VerificationError) as refused:
             lenient.verify(sms_get(DR, token=token))
         assert refused.value.reason == reason
     with pytest.raises(VerificationError, match="sig"):  # a signature present is checked, never bypassed
         lenient.verify(sms_get({**signed(DR), "status": "failed"}, token=TOKEN))
+
+
+def test_an_instance_that_allows_unsigned_sms_signs_no_time_but_holds_signed_callbacks_to_the_window(
+    clock: FixedClock,
+) -> None:
+    strict, lenient = checked(clock), checked(clock, allow_unsigned_sms=True, url_token=TOKEN)
+    assert strict.provider.signs_time() and not lenient.provider.signs_time()
+    assert VonageProvider.timestamped
+    lenient.verify(sms_get(DR, token=TOKEN))
+    lenient.verify(sms_get(DR, token=TOKEN))  # no replay key: the same unsigned callback again is accepted
+    for stale in (sms_get(signed(DR, ts=NOW - 301), token=TOKEN), messages(STATUS_BODY, iat=int(NOW) - 301)):
+        with pytest.raises(VerificationError, match="window") as caught:
+            lenient.verify(stale)
+        assert caught.value.reason == "stale_timestamp"
+    no_time = {**DR, "api-key": KEY}
+    no_time["sig"] = sign_params(no_time, SECRET, "sha256")
+    with pytest.raises(VerificationError, match="timestamp") as refused:
+        lenient.verify(sms_get(no_time, token=TOKEN))
+    assert refused.value.reason == "stale_timestamp"
+    lenient.verify(sms_get(signed(DR), token=TOKEN))
+    with pytest.raises(VerificationError, match="replay"):
+        lenient.verify(sms_get(signed(DR), token=TOKEN))
 
 
 def test_an_unsigned_only_instance_needs_its_token_and_parses_an_unreadable_body_to_a_dead_letter(
