@@ -1,18 +1,17 @@
 """Telnyx Messaging API v2: `message.sent` / `message.finalized` receipts and `message.received`, Ed25519-signed.
 
-Signature (providers-2.md §6.4, as every current Telnyx SDK verifies it): `telnyx-signature-ed25519`
-is the base64 of a pure Ed25519 signature, by the account's key pair, over the bytes of the
-`telnyx-timestamp` header as received, `|`, and the raw body. Verification needs only the
-account's public key (base64, from the portal). The timestamp (UNIX seconds) is the signed time
-the endpoint checks against the window; the signature (deterministic for a key, time and body)
-is the replay key. Signing needs the private key, which only Telnyx has: `signing_private_key`
-exists for development and tests (`bridge send`, `bridge dev`), never for production.
+Signature (telnyx_signature.py): `telnyx-signature-ed25519` is an Ed25519 signature, by the
+account's key pair, over the `telnyx-timestamp` header as received, `|`, and the raw body.
+Verification needs only the account's public key (base64, from the portal). The timestamp
+(UNIX seconds) is the signed time the endpoint checks against the window; the signature
+(deterministic for a key, time and body) is the replay key. Signing needs the private key, which
+only Telnyx has: `signing_private_key` exists for development and tests (`bridge send`, `bridge
+dev`), never for production.
 """
 
 from __future__ import annotations
 
 import base64
-import binascii
 import hashlib
 import uuid
 from collections.abc import Sequence
@@ -21,13 +20,10 @@ from decimal import Decimal
 from typing import Annotated, Any, ClassVar, Final, Literal
 
 import orjson
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
-from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from pydantic import AfterValidator, Field, model_validator
 
 from bridge.clock import Clock
-from bridge.errors import CallbackError, MalformedCallbackError, UsageError, VerificationError
+from bridge.errors import CallbackError, MalformedCallbackError, UsageError
 from bridge.events import DeliveryReceipt, EventType, InboundMessage, Status
 from bridge.providers.base import (
     JSON,
@@ -44,16 +40,22 @@ from bridge.providers.common import count, decimal_text, identifier, iso_time, l
 from bridge.providers.replies import EMPTY_OK
 from bridge.providers.reports import each_report
 from bridge.providers.samples import iso_text
+from bridge.providers.telnyx_signature import (
+    SIGNATURE,
+    TIMESTAMP,
+    check_public_key,
+    private_key,
+    public_key,
+    same_key,
+    signature_header,
+    verify_signature,
+)
 from bridge.providers.verification import required_headers, signed_time
 from bridge.redact import Secret
 
 KIND: Final = "telnyx"
-SIGNATURE: Final = "telnyx-signature-ed25519"
-TIMESTAMP: Final = "telnyx-timestamp"
 REPLY_DEADLINE_SECONDS: Final = 1.5  # Telnyx wants a 2xx within 2 s
 MAX_RECIPIENTS: Final = 100
-_SPKI_PREFIX: Final = bytes.fromhex("302a300506032b6570032100")  # SubjectPublicKeyInfo of an Ed25519 key
-_PKCS8_PREFIX: Final = bytes.fromhex("302e020100300506032b657004220420")  # PrivateKeyInfo of an Ed25519 key
 
 _STATUS: Final = {
     "delivered": Status.DELIVERED,
@@ -70,57 +72,20 @@ _STATUS: Final = {
 RECEIPT_EVENTS: Final = frozenset({"message.sent", "message.finalized"})
 
 
-def _key_bytes(text: str, what: str, sizes: dict[int, bytes]) -> bytes:
-    try:
-        raw = base64.b64decode(text.strip(), validate=True)
-    except (binascii.Error, ValueError) as exc:
-        raise ValueError(f"{what} must be base64") from exc
-    prefix = sizes.get(len(raw))
-    if prefix is None or not raw.startswith(prefix):
-        raise ValueError(f"{what} must be the base64 of a 32-byte Ed25519 key (raw, or in its DER form)")
-    return raw[len(prefix):]
-
-
-def public_key(text: str) -> Ed25519PublicKey:
-    """The account's public key as the portal shows it (base64 of 32 bytes; SPKI DER accepted)."""
-    return Ed25519PublicKey.from_public_bytes(_key_bytes(text, "public_key", {32: b"", 44: _SPKI_PREFIX}))
-
-
-def private_key(text: str) -> Ed25519PrivateKey:
-    """A private key for signing: base64 of the 32-byte seed (PKCS#8 DER accepted)."""
-    return Ed25519PrivateKey.from_private_bytes(_key_bytes(text, "signing_private_key", {32: b"", 48: _PKCS8_PREFIX}))
-
-
-def _check_public_key(text: str) -> str:
-    public_key(text)
-    return text
-
-
-def _raw(key: Ed25519PublicKey) -> bytes:
-    return key.public_bytes(Encoding.Raw, PublicFormat.Raw)
-
-
 class TelnyxSettings(InstanceSettings):
     """One Telnyx account: its webhook public key, and for development only a private key to sign with."""
 
     kind: Literal["telnyx"] = "telnyx"
-    public_key: Annotated[str, AfterValidator(_check_public_key)]
+    public_key: Annotated[str, AfterValidator(check_public_key)]
     signing_private_key: Annotated[Secret | None, Field(description="development and tests only")] = None
     reply_deadline_seconds: Annotated[float | None, Field(gt=0, le=300)] = REPLY_DEADLINE_SECONDS
     max_recipients: Annotated[int, Field(ge=1, le=10_000)] = MAX_RECIPIENTS
 
     @model_validator(mode="after")
     def _pair(self) -> TelnyxSettings:
-        if self.signing_private_key is not None:
-            signer = private_key(self.signing_private_key.reveal())
-            if _raw(signer.public_key()) != _raw(public_key(self.public_key)):
-                raise ValueError("signing_private_key does not belong to public_key")
+        if self.signing_private_key is not None and not same_key(self.signing_private_key.reveal(), self.public_key):
+            raise ValueError("signing_private_key does not belong to public_key")
         return self
-
-
-def signed_message(timestamp: str, body: bytes) -> bytes:
-    """What Telnyx signs: the timestamp header as received, `|`, the raw body."""
-    return timestamp.encode("utf-8", "surrogatepass") + b"|" + body
 
 
 def _uuid(label: str, now: float) -> str:
@@ -201,16 +166,7 @@ class TelnyxProvider(Provider[TelnyxSettings, Verified]):
 
     def verify(self, callback: RawCallback) -> Verified:
         given, timestamp = required_headers(callback.headers, SIGNATURE, TIMESTAMP)
-        try:
-            signature = base64.b64decode(given.strip().encode("ascii"), validate=True)
-        except (binascii.Error, UnicodeEncodeError, ValueError) as exc:
-            raise VerificationError("bad_signature", f"header {SIGNATURE}: must be base64") from exc
-        if len(signature) != 64:
-            raise VerificationError("bad_signature", f"header {SIGNATURE}: must be a 64-byte Ed25519 signature")
-        try:
-            self._key.verify(signature, signed_message(timestamp, callback.body))
-        except InvalidSignature as exc:
-            raise VerificationError("bad_signature", f"header {SIGNATURE}: does not match") from exc
+        signature = verify_signature(self._key, given, timestamp, callback.body)
         signed_at = signed_time(timestamp, f"header {TIMESTAMP}: must be UNIX seconds")
         replay_key = base64.b64encode(signature).decode("ascii")  # canonical: one key per signature
         return Verified(callback, signed_at=float(signed_at), replay_key=replay_key)
@@ -325,6 +281,5 @@ class TelnyxProvider(Provider[TelnyxSettings, Verified]):
             raise UsageError(f"telnyx instance '{self.settings.name}' has no signing_private_key: only Telnyx can "
                              "sign its webhooks; set one (with its public_key) on a development instance")
         timestamp = str(int(now))
-        signature = self._signer.sign(signed_message(timestamp, body))
-        headers = {"content-type": JSON, SIGNATURE: base64.b64encode(signature).decode("ascii"), TIMESTAMP: timestamp}
-        return Outgoing("POST", url, headers, body)
+        signature = signature_header(self._signer, timestamp, body)
+        return Outgoing("POST", url, {"content-type": JSON, SIGNATURE: signature, TIMESTAMP: timestamp}, body)

@@ -22,7 +22,8 @@ from bridge.events import DeliveryReceipt, EventType, InboundMessage, Status
 from bridge.guard import Guard
 from bridge.providers import PROVIDERS
 from bridge.providers.base import BadReport, RawCallback, Verified
-from bridge.providers.telnyx import TelnyxProvider, TelnyxSettings, signed_message
+from bridge.providers.telnyx import TelnyxProvider, TelnyxSettings
+from bridge.providers.telnyx_signature import signed_message
 from tests.conftest import fixture_bytes
 from tests.helpers import assert_valid_record
 
