@@ -1,12 +1,9 @@
 """Twilio Programmable Messaging: status callbacks (delivery receipts) and incoming-message webhooks.
 
-Signature (twilio-python `RequestValidator`, providers.md §4): `X-Twilio-Signature` is
-base64 HMAC-SHA1, keyed with the account's auth token, over the full URL Twilio called, then, for
-a form POST, every parameter name in code-point order, each followed by each of its values in
-order, with no separators. A GET carries its parameters in the (signed) URL. A JSON body is
-covered by the `bodySHA256` query parameter (hex SHA-256 of the body) inside the signed URL. Like
-the SDK, the URL is tried without its port and with the scheme's default port, since Twilio's
-back end is inconsistent about it. Several auth tokens may be configured (rotation).
+Signature (twilio_signature.py): `X-Twilio-Signature` is HMAC-SHA1, keyed with the account's auth
+token, over the full URL Twilio called and, for a form POST, the sorted parameters. A GET carries
+its parameters in the (signed) URL; a JSON body is covered by the `bodySHA256` query parameter
+inside the signed URL. Several auth tokens may be configured (rotation): every one is tried.
 
 Twilio signs no time and no nonce, so there is no freshness window and no replay key: a replay
 is a byte-identical copy of a callback Twilio sent (see docs/providers/twilio.md). A status
@@ -16,13 +13,10 @@ time, so `occurred_at` is the time the bridge received the callback.
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import hmac
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Annotated, Any, ClassVar, Final, Literal
-from urllib.parse import parse_qsl, urlencode, urlparse, urlsplit
+from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from pydantic import Field
 
@@ -47,12 +41,17 @@ from bridge.providers.base import (
 from bridge.providers.common import count, identifier, media_type, optional_text, query_or_form
 from bridge.providers.replies import text_refusal
 from bridge.providers.samples import time_text
-from bridge.providers.verification import matches_any
+from bridge.providers.twilio_signature import (
+    BODY_HASH_PARAM,
+    SIGNATURE_HEADER,
+    body_hash,
+    body_hash_matches,
+    signature,
+    signature_matches,
+)
 from bridge.redact import Secret
 
 KIND: Final = "twilio"
-SIGNATURE_HEADER: Final = "x-twilio-signature"
-BODY_HASH_PARAM: Final = "bodySHA256"
 MEDIA_TYPES: Final[Mapping[str, BodyKind]] = {FORM: "form", JSON: "json"}
 GET_SAMPLE: Final = "inbound-get"
 
@@ -85,38 +84,6 @@ class TwilioSettings(InstanceSettings):
         tuple[Secret, ...],
         Field(min_length=1, max_length=4, description="the primary first; add the next one while rotating"),
     ]
-
-
-def signature(token: str, url: str, params: Iterable[tuple[str, str]] = ()) -> str:
-    """twilio-python `compute_signature`: the URL, then each name (sorted) with each of its values (sorted)."""
-    grouped: dict[str, list[str]] = {}
-    for name, value in params:
-        grouped.setdefault(name, []).append(value)
-    data = url + "".join(name + value for name in sorted(grouped) for value in sorted(grouped[name]))
-    mac = hmac.new(token.encode("utf-8", "surrogatepass"), data.encode("utf-8", "surrogatepass"), hashlib.sha1)
-    return base64.b64encode(mac.digest()).decode("ascii")
-
-
-def url_variants(url: str) -> tuple[str, ...]:
-    """twilio-python `validate`: the URL without its port and with it (the scheme's default when absent).
-
-    Unlike the SDK's `remove_port`, only the port is cut (its `netloc.split(':')[0]` also cuts
-    `user:pass@` and IPv6 hosts). A URL whose port does not parse is tried only as given.
-    """
-    try:
-        parts = urlparse(url)
-        port = parts.port
-        if port:
-            return parts._replace(netloc=parts.netloc.rsplit(":", 1)[0]).geturl(), parts.geturl()
-        default = 443 if parts.scheme == "https" else 80
-        return parts.geturl(), parts._replace(netloc=f"{parts.netloc}:{default}").geturl()
-    except ValueError:
-        return (url,)
-
-
-def body_hash(body: bytes) -> str:
-    """The `bodySHA256` of a JSON body: lower-case hex SHA-256."""
-    return hashlib.sha256(body).hexdigest()
 
 
 def is_json(headers: Mapping[str, str]) -> bool:
@@ -217,13 +184,9 @@ class TwilioProvider(Provider[TwilioSettings, TwilioVerified]):
             if expected_hash is None:
                 raise VerificationError("missing_credentials", "query parameter bodySHA256: required for a JSON body")
         signed = callback.form if callback.method != "GET" and not json_body else ()
-        expected = (signature(token, url, signed).encode("ascii") for url in url_variants(callback.url)
-                    for token in self._tokens)
-        if not matches_any((given.encode("latin-1", "replace"),), expected):
+        if not signature_matches(given, callback.url, signed, self._tokens):
             raise VerificationError("bad_signature", "header X-Twilio-Signature: does not match")
-        if expected_hash is not None and not hmac.compare_digest(
-            expected_hash.encode("utf-8", "surrogatepass"), body_hash(callback.body).encode("ascii")
-        ):
+        if expected_hash is not None and not body_hash_matches(expected_hash, callback.body):
             raise VerificationError("bad_signature", "query parameter bodySHA256: does not match the body")
         return self.restore(callback)
 

@@ -19,16 +19,8 @@ from bridge.envelope import Envelope
 from bridge.errors import MalformedCallbackError, VerificationError
 from bridge.events import DeliveryReceipt, EventType, InboundMessage, Status
 from bridge.providers.base import FORM, JSON, Outgoing, RawCallback
-from bridge.providers.twilio import (
-    EMPTY_TWIML,
-    STATUSES,
-    TwilioProvider,
-    TwilioSettings,
-    TwilioVerified,
-    body_hash,
-    signature,
-    url_variants,
-)
+from bridge.providers.twilio import EMPTY_TWIML, STATUSES, TwilioProvider, TwilioSettings, TwilioVerified
+from bridge.providers.twilio_signature import body_hash, signature, url_variants
 from tests.conftest import fixture_bytes
 from tests.helpers import assert_valid_record
 

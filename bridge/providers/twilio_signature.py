@@ -1,0 +1,68 @@
+"""Twilio's request signature as pure functions: `X-Twilio-Signature` and the `bodySHA256` of JSON bodies.
+
+twilio-python `RequestValidator` (providers.md §4): base64 HMAC-SHA1, keyed with the account's auth
+token, over the full URL Twilio called, then, for a form POST, every parameter name in code-point
+order, each followed by each of its values in order, with no separators. A GET carries its
+parameters in the (signed) URL. A JSON body is covered by the `bodySHA256` query parameter (hex
+SHA-256 of the body) inside the signed URL. Like the SDK, the URL is tried without its port and
+with the scheme's default port, since Twilio's back end is inconsistent about it.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+from collections.abc import Iterable, Sequence
+from typing import Final
+from urllib.parse import urlparse
+
+from bridge.providers.verification import matches_any
+
+SIGNATURE_HEADER: Final = "x-twilio-signature"
+BODY_HASH_PARAM: Final = "bodySHA256"
+
+
+def signature(token: str, url: str, params: Iterable[tuple[str, str]] = ()) -> str:
+    """twilio-python `compute_signature`: the URL, then each name (sorted) with each of its values (sorted)."""
+    grouped: dict[str, list[str]] = {}
+    for name, value in params:
+        grouped.setdefault(name, []).append(value)
+    data = url + "".join(name + value for name in sorted(grouped) for value in sorted(grouped[name]))
+    mac = hmac.new(token.encode("utf-8", "surrogatepass"), data.encode("utf-8", "surrogatepass"), hashlib.sha1)
+    return base64.b64encode(mac.digest()).decode("ascii")
+
+
+def url_variants(url: str) -> tuple[str, ...]:
+    """twilio-python `validate`: the URL without its port and with it (the scheme's default when absent).
+
+    Unlike the SDK's `remove_port`, only the port is cut (its `netloc.split(':')[0]` also cuts
+    `user:pass@` and IPv6 hosts). A URL whose port does not parse is tried only as given.
+    """
+    try:
+        parts = urlparse(url)
+        port = parts.port
+        if port:
+            return parts._replace(netloc=parts.netloc.rsplit(":", 1)[0]).geturl(), parts.geturl()
+        default = 443 if parts.scheme == "https" else 80
+        return parts.geturl(), parts._replace(netloc=f"{parts.netloc}:{default}").geturl()
+    except ValueError:
+        return (url,)
+
+
+def body_hash(body: bytes) -> str:
+    """The `bodySHA256` of a JSON body: lower-case hex SHA-256."""
+    return hashlib.sha256(body).hexdigest()
+
+
+def signature_matches(given: str, url: str, params: Iterable[tuple[str, str]], tokens: Sequence[str]) -> bool:
+    """Whether `given` is the signature of this URL (in each of its port forms) and these parameters with
+    one of the tokens; every candidate is compared, in constant time."""
+    signed = tuple(params)
+    expected = (signature(token, form, signed).encode("ascii") for form in url_variants(url) for token in tokens)
+    return matches_any((given.encode("latin-1", "replace"),), expected)
+
+
+def body_hash_matches(given: str, body: bytes) -> bool:
+    """Whether the `bodySHA256` query parameter is the body's hash (constant time)."""
+    return hmac.compare_digest(given.encode("utf-8", "surrogatepass"), body_hash(body).encode("ascii"))
