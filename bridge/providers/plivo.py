@@ -1,25 +1,22 @@
 """Plivo Messaging: message status callbacks and inbound messages (form POST or GET query), signature V2/V3.
 
-Messaging callbacks carry signature V2 (plivo-python `validate_signature`): base64 HMAC-SHA256,
-keyed with an Auth Token, over the URL without query or fragment followed by the
-`X-Plivo-Signature-V2-Nonce`. It covers neither the parameters nor a time: it proves who sent a
-callback to this URL, not what the callback says (see docs/providers/plivo.md). The nonce is the
-replay key. `X-Plivo-Signature-Ma-V2` is the same signature with the main account's token. Where
-Plivo sends V3 (plivo-python `validate_v3_signature`: URL, sorted query and parameters, nonce;
-several comma-separated signatures during token rotation) it is checked too, and it must match.
+Messaging callbacks carry signature V2 (plivo_signature.py): HMAC-SHA256 with an Auth Token over
+the URL without query and the `X-Plivo-Signature-V2-Nonce`. It covers neither the parameters nor a
+time: it proves who sent a callback to this URL, not what the callback says (see
+docs/providers/plivo.md). The nonce is the replay key. `X-Plivo-Signature-Ma-V2` is the same
+signature with the main account's token. Where Plivo sends V3 (URL, sorted query and parameters,
+nonce; several comma-separated signatures during token rotation) it is checked too, and it must match.
 A callback with `Status` is a status callback; any other is an inbound message.
 """
 
 from __future__ import annotations
 
-import base64
 import hashlib
-import hmac
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated, Any, ClassVar, Final, Literal
-from urllib.parse import parse_qs, urlencode, urlparse, urlunparse
+from urllib.parse import urlencode
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import AfterValidator, Field
@@ -49,9 +46,9 @@ from bridge.providers.common import (
     query_or_form,
     text_field,
 )
+from bridge.providers.plivo_signature import signature_v2, v2_matches, v3_matches
 from bridge.providers.replies import text_refusal
 from bridge.providers.samples import time_text, uuid_at
-from bridge.providers.verification import matches_any
 from bridge.redact import Secret
 
 KIND: Final = "plivo"
@@ -87,46 +84,6 @@ class PlivoSettings(InstanceSettings):
     timezone: Annotated[str, AfterValidator(_zone)] = "UTC"
     timestamp_tolerance_seconds: Annotated[float, Field(gt=0, le=86_400)] = REPLAY_MEMORY_SECONDS
     reply_deadline_seconds: Annotated[float | None, Field(gt=0, lt=PLIVO_TIMEOUT_SECONDS)] = 6.0
-
-
-def _mac(token: str, message: str) -> str:
-    digest = hmac.new(token.encode("utf-8"), message.encode("utf-8"), hashlib.sha256).digest()
-    return base64.b64encode(digest).decode("ascii")
-
-
-def _base(url: str) -> str:
-    parts = urlparse(url)
-    return urlunparse((parts.scheme, parts.netloc, parts.path, "", "", ""))
-
-
-def signature_v2(url: str, nonce: str, token: str) -> str:
-    """X-Plivo-Signature-V2: the URL's scheme, host and path, then the nonce (plivo-python)."""
-    return _mac(token, _base(url) + nonce)
-
-
-def v3_base_url(method: str, url: str, params: Params) -> str:
-    """What V3 signs before `.nonce`, as plivo-python 4.63 builds it (construct_get_url/_post_url).
-
-    The URL's query, sorted (`k=v&...`); for a POST with parameters a `?` even when the query is
-    empty, a `.` after a non-empty query, then the sorted parameters as `kv` without separators.
-    Repeated names keep every value, sorted. UTF-8 throughout (where the SDK mis-decodes a
-    non-ASCII query it raises, so no signature of Plivo's can depend on that).
-    """
-    base = _base(url)
-    query = parse_qs(urlparse(url).query, keep_blank_values=True)
-    sorted_query = "&".join(f"{k}={v}" for k in sorted(query) for v in sorted(query[k]))
-    grouped: dict[str, list[str]] = {}
-    for name, value in (() if method == "GET" else params):
-        grouped.setdefault(name, []).append(value)
-    if not grouped:
-        return base + ("?" + sorted_query if sorted_query else "")
-    base += "?" + sorted_query + ("." if sorted_query else "")
-    return base + "".join(f"{k}{v}" for k in sorted(grouped) for v in sorted(grouped[k]))
-
-
-def signature_v3(method: str, url: str, params: Params, nonce: str, token: str) -> str:
-    """One X-Plivo-Signature-V3 value (GET: the parameters are the URL's query)."""
-    return _mac(token, v3_base_url(method, url, params) + "." + nonce)
 
 
 @dataclass(frozen=True, slots=True)
@@ -199,13 +156,11 @@ class PlivoProvider(Provider[PlivoSettings, PlivoVerified]):
             if v3:
                 nonce = self._nonce(headers, "x-plivo-signature-v3-nonce")
                 given = [s.strip() for value in v3 for s in value.split(",")]
-                expected = [signature_v3(callback.method, callback.url, params, nonce, t) for t in self._tokens]
-                if not matches_any(_encoded(given), _encoded(expected)):
+                if not v3_matches(given, callback.method, callback.url, params, nonce, self._tokens):
                     raise VerificationError("bad_signature", "header X-Plivo-Signature-V3: does not match")
             if v2:  # the V2 nonce is the replay key whenever V2 is there, so stripping V3 cannot replay
                 nonce = self._nonce(headers, "x-plivo-signature-v2-nonce")
-                expected = [signature_v2(callback.url, nonce, t) for t in self._tokens]
-                if not matches_any(_encoded(s.strip() for s in v2), _encoded(expected)):
+                if not v2_matches([s.strip() for s in v2], callback.url, nonce, self._tokens):
                     raise VerificationError("bad_signature", "header X-Plivo-Signature-V2: does not match")
         except (ValueError, UnicodeError) as exc:  # an unparsable URL or unencodable text: nothing can match
             raise VerificationError("bad_signature", "callback URL or parameters cannot be signed") from exc
@@ -305,7 +260,3 @@ class PlivoProvider(Provider[PlivoSettings, PlivoVerified]):
 def _present(fields: dict[str, Any], name: str) -> str | None:
     """An optional parameter; Plivo sends absent values as empty strings."""
     return optional_text(fields, name) or None
-
-
-def _encoded(signatures: Iterable[str]) -> list[bytes]:
-    return [text.encode("utf-8", "surrogatepass") for text in signatures]

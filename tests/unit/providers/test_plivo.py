@@ -16,14 +16,8 @@ from bridge.clock import FixedClock
 from bridge.errors import CallbackError, MalformedCallbackError, VerificationError
 from bridge.events import DeliveryReceipt, InboundMessage, Status
 from bridge.providers.base import Params, RawCallback
-from bridge.providers.plivo import (
-    PlivoProvider,
-    PlivoSettings,
-    PlivoVerified,
-    signature_v2,
-    signature_v3,
-    v3_base_url,
-)
+from bridge.providers.plivo import PlivoProvider, PlivoSettings, PlivoVerified
+from bridge.providers.plivo_signature import signature_v2, signature_v3, v3_base_url
 from tests.conftest import fixture_bytes
 from tests.helpers import SEED_TIME, Checked
 
