@@ -15,13 +15,13 @@ from __future__ import annotations
 import uuid
 from collections.abc import Mapping, Sequence
 from typing import Annotated, Any, ClassVar, Final, Literal
-from urllib.parse import parse_qsl, urlencode, urlsplit
+from urllib.parse import urlencode, urlsplit
 
 import orjson
 from pydantic import Field
 
 from bridge.clock import Clock
-from bridge.errors import CallbackError, MalformedCallbackError, VerificationError
+from bridge.errors import CallbackError, MalformedCallbackError
 from bridge.events import DeliveryReceipt, EventType, InboundMessage, Status
 from bridge.providers.base import (
     JSON,
@@ -35,24 +35,13 @@ from bridge.providers.base import (
     Sample,
     Verified,
 )
-from bridge.providers.bird_signature import (
-    JWT_HEADER,
-    SIGNATURE_HEADER,
-    TIMESTAMP_HEADER,
-    hmac_headers,
-    jwt_token,
-    sorted_query,
-    text_bytes,
-    verify_hmac,
-    verify_jwt,
-)
+from bridge.providers.bird_signature import TIMESTAMP_HEADER, Scheme, signed_headers, verify_request
 from bridge.providers.common import identifier, iso_time, load_json, optional_text, text_field
 from bridge.providers.replies import REASON_HEADER
 from bridge.providers.samples import iso_text
 from bridge.redact import Secret
 
 KIND: Final = "bird"
-Scheme = Literal["jwt", "hmac", "hmac_query"]
 RETRY_WINDOW_SECONDS: Final = 9 * 3600.0  # Bird retries for 8 h, with the first signed time (see docs)
 
 LEGACY_STATUS: Final = {  # messagebird/python-rest-api client.py: the legacy SMS statuses
@@ -168,29 +157,9 @@ class BirdProvider(Provider[BirdSettings, Verified]):
         self._schemes = frozenset(settings.schemes)
 
     def verify(self, callback: RawCallback) -> Verified:
-        headers = callback.headers
-        errors: list[VerificationError] = []
-        token = headers.get(JWT_HEADER)
-        if token is not None and "jwt" in self._schemes:
-            try:
-                signed_at, key = verify_jwt(token, callback.url, callback.body, self._keys, self._clock.time())
-                return Verified(callback, signed_at=signed_at, replay_key=key)
-            except VerificationError as error:
-                errors.append(error)
-        signature, timestamp = headers.get(SIGNATURE_HEADER), headers.get(TIMESTAMP_HEADER)
-        parts = [text_bytes(callback.url)] if "hmac" in self._schemes else []
-        if "hmac_query" in self._schemes:
-            parts.append(sorted_query(callback.query))
-        if signature is not None and timestamp is not None and parts:
-            try:
-                signed_at, key = verify_hmac(signature, timestamp, parts, callback.body, self._keys)
-                return Verified(callback, signed_at=signed_at, replay_key=key)
-            except VerificationError as error:
-                errors.append(error)
-        if errors:
-            raise errors[0]
-        raise VerificationError("missing_credentials", "header MessageBird-Signature-JWT, or MessageBird-Signature "
-                                "with MessageBird-Request-Timestamp: required")
+        signed_at, key = verify_request(callback.headers, callback.url, callback.query, callback.body, self._keys,
+                                        self._schemes, self._clock.time())
+        return Verified(callback, signed_at=signed_at, replay_key=key)
 
     def restore(self, callback: RawCallback) -> Verified:
         return Verified(callback)
@@ -292,16 +261,9 @@ class BirdProvider(Provider[BirdSettings, Verified]):
     def sign(self, url: str, body: bytes, sample: str, now: float) -> Outgoing:
         """What Bird would send: `dr` as a legacy GET (the body's parameters in the query, JWT-signed),
         anything else as a Channels POST (HMAC-signed); each with the first signing key and an enabled scheme."""
+        key = self._keys[0]
         if sample == "dr":
             target = url + ("&" if urlsplit(url).query else "?") + body.decode("utf-8") if body else url
-            return Outgoing("GET", target, self._signed(target, b"", now, prefer_jwt=True), b"")
-        headers = {"content-type": JSON, **self._signed(url, body, now, prefer_jwt=False)}
+            return Outgoing("GET", target, signed_headers(target, b"", key, self._schemes, now, prefer_jwt=True), b"")
+        headers = {"content-type": JSON, **signed_headers(url, body, key, self._schemes, now, prefer_jwt=False)}
         return Outgoing("POST", url, headers, body)
-
-    def _signed(self, url: str, body: bytes, now: float, *, prefer_jwt: bool) -> dict[str, str]:
-        key, schemes = self._keys[0], self._schemes
-        if "jwt" in schemes and (prefer_jwt or not schemes & {"hmac", "hmac_query"}):
-            return {JWT_HEADER: jwt_token(url, body, key, now, str(uuid.uuid4()))}
-        if "hmac" in schemes:
-            return hmac_headers(text_bytes(url), body, key, now)
-        return hmac_headers(sorted_query(parse_qsl(urlsplit(url).query, keep_blank_values=True)), body, key, now)

@@ -9,6 +9,10 @@ sha256 of the body, present exactly when there is a body.
 HMAC (docs.bird.com "Verifying a webhook"): base64 of HMAC-SHA256(key, timestamp "\\n" URL "\\n"
 sha256(body) as 32 raw bytes). The deprecated SDK form (`signed_request.py`) signs the sorted,
 URL-encoded query in place of the URL.
+
+An instance enables some of the schemes (`jwt`, `hmac`, `hmac_query`): `verify_request` tries each
+enabled one whose headers are present, the first that verifies wins; `signed_headers` makes them
+(the one impure step: a JWT gets a fresh random `jti`, as the SDKs give it).
 """
 
 from __future__ import annotations
@@ -18,15 +22,17 @@ import binascii
 import hashlib
 import hmac
 import math
-from collections.abc import Sequence
-from typing import Any, Final
-from urllib.parse import quote_plus
+import uuid
+from collections.abc import Mapping, Sequence
+from typing import Any, Final, Literal
+from urllib.parse import parse_qsl, quote_plus, urlsplit
 
 import jwt
 
 from bridge.errors import VerificationError
 from bridge.providers.verification import matches_any, signed_time
 
+Scheme = Literal["jwt", "hmac", "hmac_query"]
 JWT_HEADER: Final = "messagebird-signature-jwt"
 SIGNATURE_HEADER: Final = "messagebird-signature"
 TIMESTAMP_HEADER: Final = "messagebird-request-timestamp"
@@ -175,3 +181,40 @@ def hmac_headers(signed: bytes, body: bytes, key: bytes, now: float) -> dict[str
     timestamp = str(int(now))
     signature = hmac_signature(key, timestamp.encode("ascii"), signed, body)
     return {SIGNATURE_HEADER: base64.b64encode(signature).decode("ascii"), TIMESTAMP_HEADER: timestamp}
+
+
+def verify_request(headers: Mapping[str, str], url: str, query: Sequence[tuple[str, str]], body: bytes,
+                   keys: Sequence[bytes], schemes: frozenset[str], now: float) -> tuple[float, str]:
+    """(signed time, replay key) by the first enabled scheme whose headers are present and verify; else
+    the first such scheme's refusal, or missing_credentials when no enabled scheme's headers are there."""
+    errors: list[VerificationError] = []
+    token = headers.get(JWT_HEADER)
+    if token is not None and "jwt" in schemes:
+        try:
+            return verify_jwt(token, url, body, keys, now)
+        except VerificationError as error:
+            errors.append(error)
+    signature, timestamp = headers.get(SIGNATURE_HEADER), headers.get(TIMESTAMP_HEADER)
+    parts = [text_bytes(url)] if "hmac" in schemes else []
+    if "hmac_query" in schemes:
+        parts.append(sorted_query(query))
+    if signature is not None and timestamp is not None and parts:
+        try:
+            return verify_hmac(signature, timestamp, parts, body, keys)
+        except VerificationError as error:
+            errors.append(error)
+    if errors:
+        raise errors[0]
+    raise VerificationError("missing_credentials", "header MessageBird-Signature-JWT, or MessageBird-Signature "
+                            "with MessageBird-Request-Timestamp: required")
+
+
+def signed_headers(url: str, body: bytes, key: bytes, schemes: frozenset[str], now: float, *,
+                   prefer_jwt: bool) -> dict[str, str]:
+    """The signature headers Bird would send, by an enabled scheme: the JWT (with a fresh `jti`) when
+    preferred or no HMAC scheme is enabled, else the HMAC over the URL, else over the sorted query."""
+    if "jwt" in schemes and (prefer_jwt or not schemes & {"hmac", "hmac_query"}):
+        return {JWT_HEADER: jwt_token(url, body, key, now, str(uuid.uuid4()))}
+    if "hmac" in schemes:
+        return hmac_headers(text_bytes(url), body, key, now)
+    return hmac_headers(sorted_query(parse_qsl(urlsplit(url).query, keep_blank_values=True)), body, key, now)
