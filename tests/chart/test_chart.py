@@ -458,7 +458,19 @@ def test_ingress_exposes_only_the_callback_prefix(chart: Any) -> None:
     assert [(p["path"], p["pathType"]) for p in paths] == [("/callbacks", "Prefix")]
     assert paths[0]["backend"]["service"] == {"name": "sms-sms-bridge", "port": {"name": "http"}}
     assert "https://sms-hooks.example.com/callbacks/tencent/main/<url_token>" in rendered.notes
-    assert "https://sms-hooks.example.com/callbacks/nxcloud/main" in rendered.notes
+    assert "https://sms-hooks.example.com/callbacks/nxcloud/main\n" in rendered.notes
+
+
+def test_notes_give_every_kind_its_callback_url_with_a_token_only_where_it_has_one(chart: Any) -> None:
+    values = scenario_values("ingress")
+    values["config"] = {"providers": [
+        {"kind": "alibaba", "name": "ali", "path": "/callbacks/alibaba/main", "url_token": "${file:ali}"},
+        {"kind": "twilio", "name": "tw", "path": "/callbacks/twilio/main", "auth_tokens": ["${file:tw}"]},
+    ]}
+    notes = render(chart, values).notes
+    assert "ali (alibaba;" in notes and "https://sms-hooks.example.com/callbacks/alibaba/main/<url_token>" in notes
+    assert "tw (twilio;" in notes and "https://sms-hooks.example.com/callbacks/twilio/main\n" in notes
+    assert "JSON push format" not in notes
 
 
 def test_ingress_refuses_a_provider_path_outside_the_callback_prefix(helm: Any, chart: Any) -> None:
