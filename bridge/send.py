@@ -13,7 +13,7 @@ from urllib.parse import urlsplit
 from bridge.clock import SystemClock
 from bridge.config import Settings
 from bridge.errors import UsageError
-from bridge.providers import PROVIDERS, build
+from bridge.providers import build
 from bridge.providers.base import InstanceSettings, Outgoing
 
 EXIT_UNREACHABLE: Final = 3
@@ -72,7 +72,3 @@ def post(request: Outgoing, timeout: float = 15.0) -> Answer:
         why = getattr(error, "reason", error)
         raise UsageError(f"cannot reach {request.url.split('?')[0]}: {why}", EXIT_UNREACHABLE) from None
 
-
-def sample_names() -> list[str]:
-    """Every sample name of every registered kind (for help texts)."""
-    return sorted({s.name for cls in PROVIDERS.values() for s in cls.samples})
