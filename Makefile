@@ -14,7 +14,7 @@ lint: install
 	$(VENV)/bin/hadolint Dockerfile
 
 dev: install
-	$(VENV)/bin/bridge dev
+	$(VENV)/bin/sms-bridge dev
 
 lock:  # regenerate requirements*.lock from pyproject.toml (hashes; see scripts/lock)
 	$(VENV)/bin/pip install -q pip-tools && scripts/lock

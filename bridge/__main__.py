@@ -1,4 +1,4 @@
-"""`python -m bridge`: the `bridge` command."""
+"""`python -m bridge`: the `sms-bridge` command."""
 
 from bridge.cli import main
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import logging
 import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -17,7 +18,7 @@ from pathlib import Path
 from typing import Final
 
 from bridge import __version__
-from bridge.config import Settings, load
+from bridge.config import Settings, host_port, load
 from bridge.errors import BridgeError, ConfigError, UsageError
 
 PROGRAM: Final = "sms-bridge"
@@ -84,11 +85,14 @@ def cmd_send(args: argparse.Namespace) -> int:
 def cmd_redrive(args: argparse.Namespace) -> int:
     from bridge.redrive import Selection, redrive
 
+    if args.from_offset is not None and args.to_offset is not None and args.to_offset < args.from_offset:
+        raise UsageError(f"--to-offset {args.to_offset} is before --from-offset {args.from_offset}")
     settings = _settings(args.config)
     selection = Selection(
         from_offset=args.from_offset, to_offset=args.to_offset, since=_time(args.since, "--since"),
         until=_time(args.until, "--until"), reasons=frozenset(args.reason or ()), instance=args.instance,
     )
+    logging.getLogger("aiokafka").setLevel(logging.CRITICAL)  # its connection noise; redrive says it once
     report = asyncio.run(redrive(settings, selection, apply=args.apply))
     print("\n".join(report.lines(args.apply)))
     return 0
@@ -110,6 +114,28 @@ def cmd_dev(args: argparse.Namespace) -> int:
     return run(Path(args.config) if args.config else None, args.port, args.broker_port, args.verbose)
 
 
+def _port(text: str) -> int:
+    """An argparse type: a TCP port, 1 to 65535."""
+    if not text.isdigit() or not 1 <= int(text) <= 65535:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port (1 to 65535)")
+    return int(text)
+
+
+def _bootstrap(text: str) -> str:
+    """An argparse type: a broker's host:port."""
+    try:
+        return host_port(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
+def _offset(text: str) -> int:
+    """An argparse type: a Kafka offset, 0 or more."""
+    if not text.isdigit():
+        raise argparse.ArgumentTypeError(f"{text!r} is not an offset (0 or more)")
+    return int(text)
+
+
 def parser() -> argparse.ArgumentParser:
     root = argparse.ArgumentParser(prog=PROGRAM, description="SMS provider callbacks in, CloudEvents on Kafka out.")
     root.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
@@ -118,7 +144,7 @@ def parser() -> argparse.ArgumentParser:
     serve = sub.add_parser("serve", help="serve callbacks with a configuration file")
     serve.add_argument("--config", required=True, help="YAML configuration file")
     serve.add_argument("--host", help="override server.host")
-    serve.add_argument("--port", type=int, help="override server.port")
+    serve.add_argument("--port", type=_port, help="override server.port")
     serve.set_defaults(func=cmd_serve)
 
     check = sub.add_parser("check-config", help="validate a configuration file and exit (2 when invalid)")
@@ -127,13 +153,13 @@ def parser() -> argparse.ArgumentParser:
 
     dev = sub.add_parser("dev", help="run the bridge on an embedded local broker, printing events")
     dev.add_argument("--config", help="configuration (default: config/bridge.dev.yaml, every provider kind)")
-    dev.add_argument("--port", type=int, help="HTTP port (default 8080, or a free one if it is taken)")
-    dev.add_argument("--broker-port", type=int, help="broker port (default: a free one)")
+    dev.add_argument("--port", type=_port, help="HTTP port (default 8080, or a free one if it is taken)")
+    dev.add_argument("--broker-port", type=_port, help="broker port (default: a free one)")
     dev.add_argument("--verbose", action="store_true", help="show the bridge's log lines too")
     dev.set_defaults(func=cmd_dev)
 
     tail = sub.add_parser("tail", help="print records arriving on the bridge's topics")
-    tail.add_argument("--bootstrap", required=True, help="host:port of a broker")
+    tail.add_argument("--bootstrap", required=True, type=_bootstrap, help="host:port of a broker")
     tail.add_argument("--topic", action="append", help="topic (repeatable; default: the three default topics)")
     tail.add_argument("--from-beginning", action="store_true")
     tail.set_defaults(func=cmd_tail)
@@ -157,8 +183,8 @@ def parser() -> argparse.ArgumentParser:
     redrive.add_argument("--instance", help="only dead letters of this instance")
     redrive.add_argument("--since", help="only dead letters received at or after this ISO 8601 time")
     redrive.add_argument("--until", help="only dead letters received at or before this ISO 8601 time")
-    redrive.add_argument("--from-offset", type=int, help="first offset, in every partition")
-    redrive.add_argument("--to-offset", type=int, help="last offset (inclusive), in every partition")
+    redrive.add_argument("--from-offset", type=_offset, help="first offset, in every partition")
+    redrive.add_argument("--to-offset", type=_offset, help="last offset (inclusive), in every partition")
     redrive.set_defaults(func=cmd_redrive)
     return root
 

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Annotated, Any, Final, Literal
 
 import yaml
-from pydantic import BaseModel, Field, IPvAnyNetwork, ValidationError, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, Field, IPvAnyNetwork, ValidationError, field_validator, model_validator
 
 from bridge.errors import ConfigError
 from bridge.events import EventType
@@ -56,10 +56,21 @@ class TopicSettings(StrictModel):
         return {EventType.DELIVERY_RECEIPT: self.delivery_receipt, EventType.INBOUND_MESSAGE: self.inbound_message}
 
 
+_HOST_PORT: Final = re.compile(r"^(\[[0-9A-Fa-f:.]+\]|[^\s:\[\]/]+):([0-9]{1,5})$")
+
+
+def host_port(text: str) -> str:
+    """`text` if it is `host:port` (`[v6]:port` for IPv6) with a port from 1 to 65535, else ValueError."""
+    match = _HOST_PORT.match(text)
+    if match is None or not 1 <= int(match.group(2)) <= 65535:
+        raise ValueError(f"{text!r} is not host:port (a port from 1 to 65535)")
+    return text
+
+
 class KafkaSettings(StrictModel):
     """The producer: brokers, security passed through to aiokafka, delivery guarantees."""
 
-    bootstrap_servers: Annotated[tuple[Annotated[str, Field(min_length=3)], ...], Field(min_length=1)]
+    bootstrap_servers: Annotated[tuple[Annotated[str, AfterValidator(host_port)], ...], Field(min_length=1)]
     client_id: str = "sms-bridge"
     security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
     sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = None
@@ -186,20 +197,26 @@ def validate(document: dict[str, Any], environ: Mapping[str, str], *, base_dir: 
         own = exc.errors(include_input=False)
         if instance_errors:
             own = [e for e in own if e["loc"][:1] != ("providers",)]
-        errors.extend((tuple(e["loc"]), e["type"], e["msg"]) for e in own)
+        errors.extend(_error(Settings, tuple(e["loc"]), e["type"], e["msg"]) for e in own)
         settings = None
     failed = [loc for loc, _, _ in errors]
-    for loc, kind, message in errors:
+    suggested = {(*loc[:-1], name) for loc, _, (_, name) in errors if name}
+    for loc, kind, (message, _) in errors:
         path = _dotted(loc)
-        if path in unset or _counted_short(kind, loc, failed):
-            continue
-        problems.append((path, _suggest(Settings, loc) if kind == "extra_forbidden" else message))
+        if path in unset or _counted_short(kind, loc, failed) or (kind == "missing" and loc in suggested):
+            continue  # one problem per cause: a misspelt required key is not also "Field required"
+        problems.append((path, message))
     if problems or settings is None:
-        raise ConfigError(sorted(problems))
+        raise ConfigError(sorted(set(problems)))  # one ${VAR} unset twice in a value is one problem
     return settings
 
 
-_Error = tuple[tuple[int | str, ...], str, str]
+_Error = tuple[tuple[int | str, ...], str, tuple[str, str | None]]
+
+
+def _error(model: Any, loc: tuple[int | str, ...], kind: str, message: str) -> _Error:
+    """An error with its message; an unknown key's names the nearest known key, when one is close."""
+    return loc, kind, _suggest(model, loc) if kind == "extra_forbidden" else (message, None)
 
 
 def _instances(items: Any) -> tuple[list[Any], list[_Error]]:
@@ -214,15 +231,15 @@ def _instances(items: Any) -> tuple[list[Any], list[_Error]]:
             valid.append(model.model_validate(item))
         except ValidationError as exc:
             for e in exc.errors(include_input=False):
-                message = _suggest(model, e["loc"]) if e["type"] == "extra_forbidden" else e["msg"]
-                errors.append((("providers", index, *e["loc"]), "instance", message))
+                loc, kind, message = _error(model, tuple(e["loc"]), e["type"], e["msg"])
+                errors.append((("providers", index, *loc), kind, message))
         except ValueError as exc:
-            errors.append((("providers", index, "kind"), "value_error", str(exc)))
+            errors.append((("providers", index, "kind"), "value_error", (str(exc), None)))
     return valid, errors
 
 
-def _suggest(model: Any, loc: tuple[int | str, ...]) -> str:
-    """"unknown key", with the nearest known key of that place when one is close."""
+def _suggest(model: Any, loc: tuple[int | str, ...]) -> tuple[str, str | None]:
+    """"unknown key", with the nearest known key of that place when one is close (and that key)."""
     for part in loc[:-1]:
         if isinstance(part, int):
             continue
@@ -230,7 +247,7 @@ def _suggest(model: Any, loc: tuple[int | str, ...]) -> str:
         model = _model_of(fields[part].annotation) if part in fields else None
     known = list(getattr(model, "model_fields", {}))
     close = difflib.get_close_matches(str(loc[-1]), known, n=1)
-    return f"unknown key; did you mean '{close[0]}'?" if close else "unknown key"
+    return (f"unknown key; did you mean '{close[0]}'?", close[0]) if close else ("unknown key", None)
 
 
 def _model_of(annotation: Any) -> Any:

@@ -1,4 +1,4 @@
-"""Publishing records to Kafka: the only module that imports aiokafka."""
+"""Publishing records to Kafka: the bridge's one producer (the only module that creates one)."""
 
 from __future__ import annotations
 

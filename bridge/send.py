@@ -51,7 +51,11 @@ def prepare(
     name = sample or provider.samples[0].name
     if name not in samples:
         raise UsageError(f"{instance.kind} has no sample '{name}' (choose from: {', '.join(samples)})")
-    parts = urlsplit(base_url)
+    try:
+        parts = urlsplit(base_url)
+        parts.port  # noqa: B018 (raises ValueError for a port out of range or not a number)
+    except ValueError:
+        parts = urlsplit("")
     if parts.scheme not in ("http", "https") or not parts.netloc:
         raise UsageError(f"--url must be an http(s) URL such as http://127.0.0.1:{settings.server.port}")
     url = base_url.rstrip("/") + instance.path

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -46,6 +47,18 @@ def clock() -> FixedClock:
 @pytest.fixture
 def registry() -> CollectorRegistry:
     return CollectorRegistry()
+
+
+def require_tool(name: str, package: str) -> str:
+    """The path of an external program the test needs: skipped where it is missing, except in CI
+    (`SMS_BRIDGE_REQUIRE_TOOLS=1`, set by .ci/run), where a missing tool fails the test."""
+    found = shutil.which(name)
+    if found is None:
+        message = f"{name} is not on PATH (Debian package `{package}`)"
+        if os.environ.get("SMS_BRIDGE_REQUIRE_TOOLS") == "1":
+            pytest.fail(message + ", and CI requires it")
+        pytest.skip(message)
+    return found
 
 
 def fixture_bytes(kind: str, name: str) -> bytes:

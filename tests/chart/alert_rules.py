@@ -6,6 +6,7 @@ promtool's report and exits with its status (0 when promtool is missing: CI inst
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
@@ -42,7 +43,7 @@ def main() -> int:
     found = shutil.which("promtool")
     if found is None:
         print("promtool is not installed (Debian package prometheus): alert rule tests skipped")
-        return 0
+        return 1 if os.environ.get("SMS_BRIDGE_REQUIRE_TOOLS") == "1" else 0
     import helm_python
 
     with tempfile.TemporaryDirectory() as tmp, helm_python.Chart.load(CHART) as chart:

@@ -3,7 +3,6 @@ each fires where it should and stays quiet where it should not."""
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 from typing import Any
 
@@ -11,14 +10,12 @@ import pytest
 import yaml
 
 from tests.chart.alert_rules import prepare, promtool, rule_test_files
+from tests.conftest import require_tool
 
 
 @pytest.fixture(scope="module")
 def promtool_path() -> str:
-    found = shutil.which("promtool")
-    if found is None:
-        pytest.skip("promtool is not on PATH (Debian package `prometheus`; .ci/run installs it best-effort)")
-    return found
+    return require_tool("promtool", "prometheus")
 
 
 def test_rules_pass_promtool_check(chart: Any, promtool_path: str, tmp_path: Path) -> None:

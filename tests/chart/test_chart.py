@@ -17,6 +17,7 @@ import pytest
 import yaml
 
 from bridge.config import Settings, parse
+from bridge.spool import SpoolSettings
 from tests.chart.render import (
     CHART,
     CRD_GROUP,
@@ -36,8 +37,6 @@ SCHEMA = json.loads((CHART / "values.schema.json").read_text())
 def load_config(rendered: Rendered, tmp_path: Path) -> Settings:
     """The rendered bridge.yaml, validated by the bridge itself, secrets read from a stand-in directory."""
     text = rendered.config_text()
-    if "spool" in yaml.safe_load(text) and "spool" not in Settings.model_fields:
-        pytest.skip("the bridge's configuration has no `spool` yet (the spool is being added in parallel)")
     for name in set(re.findall(re.escape(SECRETS_DIR) + r"([\w.-]+)", text)):
         (tmp_path / name).write_text("chart-test-secret-0123456789abcdef\n")
     return parse(text.replace(SECRETS_DIR, f"{tmp_path}/"), environ={})
@@ -422,8 +421,7 @@ def test_spool_and_volume_must_agree(helm: Any, chart: Any, values: dict[str, An
 
 def test_the_chart_knows_the_bridges_spool_defaults() -> None:
     """The schema's spool defaults are the bridge's, and the spool alert assumes the same max_bytes."""
-    spool = pytest.importorskip("bridge.spool", reason="the spool is being added in parallel")
-    fields = spool.SpoolSettings.model_fields
+    fields = SpoolSettings.model_fields
     documented = SCHEMA["properties"]["config"]["properties"]["spool"]["properties"]
     for key in ("max_bytes", "max_age_seconds", "budget_seconds"):
         assert documented[key]["default"] == fields[key].default, key

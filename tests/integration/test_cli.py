@@ -38,7 +38,7 @@ def test_send_to_a_closed_port_says_it_cannot_reach_the_bridge() -> None:
     one_clear_line(cli("send", "nxcloud-dev", "--url", f"http://127.0.0.1:{free_port()}"), 3, "cannot reach")
 
 
-@pytest.mark.parametrize("url", ["not a url", "ftp://example.com", "http://"])
+@pytest.mark.parametrize("url", ["not a url", "ftp://example.com", "http://", "http://[::1", "http://127.0.0.1:99999"])
 def test_send_to_a_bad_url_says_what_a_url_looks_like(url: str) -> None:
     one_clear_line(cli("send", "tencent-dev", "--url", url), 2, "--url")
 
@@ -77,6 +77,46 @@ def test_check_config_reports_one_problem_per_cause_and_suggests_the_nearest_key
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert "2 problem(s)" in result.stderr
     assert "UNSET_FOR_THIS_TEST is not set" in result.stderr and "did you mean 'max_body_bytes'" in result.stderr
+
+
+def test_check_config_names_a_misspelt_required_key_once_and_an_unset_variable_once(tmp_path: Path) -> None:
+    document = config_dict()
+    document["providers"][0]["url_tokn"] = document["providers"][0].pop("url_token")
+    document["providers"][1]["access_keys"][0]["secret"] = "${UNSET_FOR_THIS_TEST}${UNSET_FOR_THIS_TEST}"
+    path = tmp_path / "bad.yaml"
+    path.write_text(yaml.safe_dump(document), "utf-8")
+    result = cli("check-config", str(path))
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert "2 problem(s)" in result.stderr, result.stderr
+    assert "providers[0].url_tokn: unknown key; did you mean 'url_token'?" in result.stderr
+    assert "Field required" not in result.stderr
+    assert result.stderr.count("UNSET_FOR_THIS_TEST is not set") == 1
+
+
+@pytest.mark.parametrize(("argv", "argument"), [
+    (("dev", "--port", "99999"), "--port"),
+    (("dev", "--broker-port", "-1"), "--broker-port"),
+    (("serve", "--config", "config/bridge.dev.yaml", "--port", "0"), "--port"),
+    (("tail", "--bootstrap", "127.0.0.1:abc"), "--bootstrap"),
+    (("tail", "--bootstrap", "localhost"), "--bootstrap"),
+    (("redrive", "--config", "config/bridge.dev.yaml", "--from-offset", "-3"), "--from-offset"),
+])
+def test_a_malformed_argument_is_refused_by_name_before_anything_starts(argv: tuple[str, ...], argument: str) -> None:
+    result = cli(*argv, timeout=20)
+    assert result.returncode == 2 and "Traceback" not in result.stderr + result.stdout
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith(f"sms-bridge {argv[0]}: error: argument {argument}"), result.stderr
+
+
+def test_redrive_with_an_offset_range_backwards_is_one_clear_line() -> None:
+    one_clear_line(cli("redrive", "--config", "config/bridge.dev.yaml", "--from-offset", "5", "--to-offset", "2"),
+                   2, "--to-offset 2 is before --from-offset 5")
+
+
+def test_redrive_without_a_broker_is_one_clear_line(tmp_path: Path) -> None:
+    path = tmp_path / "nobroker.yaml"
+    path.write_text(yaml.safe_dump(config_dict(f"127.0.0.1:{free_port()}")), "utf-8")
+    one_clear_line(cli("redrive", "--config", str(path)), 3, "cannot connect to Kafka")
 
 
 def test_check_config_of_a_missing_file_is_one_clear_line(tmp_path: Path) -> None:

@@ -80,3 +80,26 @@ def test_dev_prints_its_banner_when_ready_and_every_printed_command_works_and_ct
         if dev.poll() is None:
             dev.kill()
             dev.wait()
+
+
+def test_dev_with_8080_taken_names_the_port_it_took_and_serves_there(tmp_path: Path) -> None:
+    holder = socket.socket()
+    try:
+        holder.bind(("127.0.0.1", 8080))
+        holder.listen()
+    except OSError:  # something else holds 8080: the situation under test already
+        holder.close()
+    out = tmp_path / "dev.out"
+    with open(out, "wb") as sink:
+        dev = subprocess.Popen([sys.executable, "-m", "bridge", "dev"], stdout=sink, stderr=subprocess.STDOUT, cwd=ROOT,
+                               env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    try:
+        port = int(wait_for(out, r"\(port 8080 is in use, so it took (\d+)\)").group(1))
+        wait_for(out, r"Ctrl-C stops")
+        assert port != 8080 and httpx.get(f"http://127.0.0.1:{port}/readyz").status_code == 200
+        assert f"--url http://127.0.0.1:{port}" in out.read_text()  # the printed commands use it
+    finally:
+        dev.send_signal(signal.SIGINT)
+        assert dev.wait(timeout=30) == 0
+        holder.close()
+    assert "Traceback" not in out.read_text()

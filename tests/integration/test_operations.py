@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import shutil
 import signal
 import subprocess
 import time
@@ -13,7 +12,7 @@ import httpx
 import orjson
 import pytest
 
-from tests.conftest import NX_ACCESS_KEY, NX_OTHER_SECRET, NX_SECRET, TENCENT_TOKEN, config_dict
+from tests.conftest import NX_ACCESS_KEY, NX_OTHER_SECRET, NX_SECRET, TENCENT_TOKEN, config_dict, require_tool
 from tests.helpers import nxcloud_request
 from tests.integration.kafka import read_sync
 from tests.integration.test_end_to_end import DR, MO, nx_body, nxcloud_url, post_nx, tencent_url
@@ -22,9 +21,7 @@ pytestmark = pytest.mark.integration
 
 
 def test_a_live_scrape_passes_promtool(broker, bridge_process) -> None:  # type: ignore[no-untyped-def]
-    promtool = shutil.which("promtool")
-    if promtool is None:
-        pytest.skip("promtool (Debian package prometheus) is not installed")
+    promtool = require_tool("promtool", "prometheus")
     bridge = bridge_process(config_dict(broker.bootstrap))
     post_nx(bridge, "dr", nx_body("dr", uuid.uuid4().hex))
     httpx.post(f"{bridge.url}/callbacks/tencent/test/not-the-token-0123456789", content=b"[]")

@@ -4,7 +4,6 @@ account label survives default scrape settings, and a Kafka outage fires one ale
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 import time
 import uuid
@@ -29,7 +28,7 @@ from tests.chart.render import (
     variable_queries,
     write_rules,
 )
-from tests.conftest import config_dict, fixture_bytes
+from tests.conftest import config_dict, fixture_bytes, require_tool
 from tests.integration.test_end_to_end import nx_body, post_nx, tencent_url
 
 pytestmark = pytest.mark.integration
@@ -129,9 +128,7 @@ class Prometheus:
 
 @pytest.fixture
 def prometheus(tmp_path: Path) -> Iterator[Callable[[str, dict[str, Any]], Prometheus]]:
-    binary = shutil.which("prometheus")
-    if binary is None:
-        pytest.skip("the prometheus server is not installed (Debian package `prometheus`)")
+    binary = require_tool("prometheus", "prometheus")
     helm = pytest.importorskip("helm_python", reason="rendering the chart's rules needs helm-python-sdk")
     started: list[Prometheus] = []
 

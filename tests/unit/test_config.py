@@ -25,7 +25,7 @@ from bridge.providers import PROVIDERS
 from bridge.providers.nxcloud import NxCloudSettings
 from bridge.providers.tencent import TencentSettings
 from bridge.redact import MASK
-from tests.conftest import NX_OTHER_SECRET, NX_SECRET, ROOT, TENCENT_TOKEN, config_dict
+from tests.conftest import NX_OTHER_SECRET, NX_SECRET, ROOT, TENCENT_TOKEN, config_dict, make_settings
 
 EXAMPLE = ROOT / "config" / "bridge.example.yaml"
 DEV = ROOT / "config" / "bridge.dev.yaml"
@@ -427,3 +427,16 @@ def test_check_config_exits_2_on_an_invalid_file_and_names_the_problem_not_the_s
     assert "providers[0].url_token" in result.stderr
     assert "short-secret" not in result.stderr + result.stdout
     assert NX_SECRET not in result.stderr + result.stdout
+
+
+@pytest.mark.parametrize("server", ["localhost", "127.0.0.1:", "127.0.0.1:0", "127.0.0.1:65536", "host:port", ":9092",
+                                    "a b:9092"])
+def test_a_bootstrap_server_that_is_not_host_port_is_a_config_error_naming_it(server: str) -> None:
+    document = config_dict(server)
+    with pytest.raises(ConfigError, match=r"kafka\.bootstrap_servers\[0\]"):
+        make_settings(document)
+
+
+@pytest.mark.parametrize("server", ["127.0.0.1:9092", "kafka-0.kafka.svc:9093", "[::1]:9092", "broker:1"])
+def test_a_host_port_bootstrap_server_is_accepted(server: str) -> None:
+    assert make_settings(config_dict(server)).kafka.bootstrap_servers == (server,)
