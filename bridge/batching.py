@@ -17,14 +17,43 @@ deadline fails with TimeoutError (one timer per group, not per callback).
 from __future__ import annotations
 
 import asyncio
+import struct
 from collections.abc import Sequence
-from typing import Any
-
-from aiokafka.partitioner import DefaultPartitioner  # type: ignore[import-untyped]
+from typing import Any, Final
 
 from bridge.envelope import KafkaRecord
 
-_partition = DefaultPartitioner()
+_M: Final = 0x5BD1E995
+
+
+def murmur2(key: bytes) -> int:
+    """Kafka's murmur2 of a record key, as the Java client and aiokafka's DefaultPartitioner compute
+    it (equal to aiokafka.partitioner.murmur2, a test checks), reading the key's words with one
+    struct call instead of byte by byte: ~2x faster, and it runs for every record."""
+    length = len(key)
+    h = 0x9747B28C ^ length
+    words = length >> 2
+    if words:
+        for k in struct.unpack_from(f"<{words}I", key):
+            k = (k * _M) & 0xFFFFFFFF
+            k ^= k >> 24
+            h = ((h * _M) & 0xFFFFFFFF) ^ ((k * _M) & 0xFFFFFFFF)
+    tail = length & 3
+    if tail:
+        base = length & ~3
+        if tail >= 3:
+            h ^= key[base + 2] << 16
+        if tail >= 2:
+            h ^= key[base + 1] << 8
+        h = ((h ^ key[base]) * _M) & 0xFFFFFFFF
+    h ^= h >> 13
+    h = (h * _M) & 0xFFFFFFFF
+    return h ^ (h >> 15)
+
+
+def partition_of(key: bytes, partitions: list[int]) -> int:
+    """The partition Kafka's default partitioner gives `key` (every record of the bridge has a key)."""
+    return partitions[(murmur2(key) & 0x7FFFFFFF) % len(partitions)]
 
 
 class _Group:
@@ -64,7 +93,7 @@ class GroupCommit:
             if partitions is None:
                 partitions = sorted(await self._producer.partitions_for(record.topic))
                 self._partitions[record.topic] = partitions
-            tp = (record.topic, _partition(record.key, partitions, partitions))
+            tp = (record.topic, partition_of(record.key, partitions))
             group = self._open.get(tp)
             if group is None:
                 group = self._open[tp] = _Group(self._timeout)

@@ -71,6 +71,9 @@ def _valid(text: str, region: str | None) -> Phone | None:
         parsed = phonenumbers.parse(text, region)
     except phonenumbers.NumberParseException:
         return None
-    if not phonenumbers.is_valid_number(parsed):
+    # is_valid_number(parsed) is exactly this check, but it looks the region up itself; once is enough
+    # (for +1 that lookup tries up to 25 NANPA regions' patterns).
+    found = phonenumbers.region_code_for_number(parsed)
+    if found is None or not phonenumbers.is_valid_number_for_region(parsed, found):
         return None
-    return Phone(phonenumbers.format_number(parsed, _E164), phonenumbers.region_code_for_number(parsed))
+    return Phone(phonenumbers.format_number(parsed, _E164), found)

@@ -59,8 +59,9 @@ def nxcloud_corpus(count: int, tag: str, access_key: str, secret: str, first: in
     fixed = [("accesskey", access_key), ("action", "dr"), ("biztype", DID_BIZ_TYPE), ("ts", ts)]
     out: list[bytes] = []
     for i in range(first, first + count):
-        # 32-character ids, like NxCloud's
-        body = nxcloud_receipt_body(f"{tag:_<12.12}{i:020d}", f"1818{i % 10_000_000:07d}", now)
+        # 32-character ids, like NxCloud's; recipients are distinct valid US numbers (+1 818 200-0000 on:
+        # exchanges 000-199 do not exist, and a receipt is for a number the message went to)
+        body = nxcloud_receipt_body(f"{tag:_<12.12}{i:020d}", f"1818{2_000_000 + i % 8_000_000:07d}", now)
         sign = signature(signed, body, secret)
         out.append(raw_request(NXCLOUD_PATH, [*fixed, ("sign", sign), ("Content-Type", "application/json")], body))
     return out

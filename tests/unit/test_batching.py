@@ -7,8 +7,12 @@ from typing import Any
 
 import pytest
 from aiokafka.partitioner import DefaultPartitioner  # type: ignore[import-untyped]
+from aiokafka.partitioner import murmur2 as kafka_murmur2
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from bridge.batching import GroupCommit
+from bridge.batching import GroupCommit, murmur2
+from bridge.batching import partition_of as bridge_partition_of
 from bridge.envelope import KafkaRecord
 
 pytestmark = pytest.mark.anyio
@@ -129,3 +133,13 @@ async def test_a_partitions_groups_are_handed_over_in_order_and_split_when_a_bat
     assert max(len(b.records) for *_, b, _ in producer.sent) == 4
     producer.ack()
     await asyncio.gather(first, second)
+
+
+
+@settings(max_examples=500, deadline=None)
+@given(key=st.binary(max_size=80), count=st.integers(min_value=1, max_value=64))
+def test_records_go_to_the_partition_kafkas_default_partitioner_chooses(key: bytes, count: int) -> None:
+    """murmur2 and partition_of are aiokafka's (Kafka's Java client's), for keys of every length."""
+    partitions = list(range(count))
+    assert murmur2(key) == kafka_murmur2(key)
+    assert bridge_partition_of(key, partitions) == DefaultPartitioner()(key, partitions, partitions)
