@@ -32,11 +32,12 @@ PUBLISH_FAILURES: Final[tuple[PublishReason, ...]] = get_args(PublishReason)
 STATUSES: Final = tuple(s.value for s in Status)
 
 # Reply and publish times. Dense around the deadlines the bridge enforces, so a quantile never
-# interpolates across one: Alibaba-style 0.6 s reply deadlines, the 5 s produce timeout and the
-# 10 s reply deadline each have a bucket at the deadline and one a few percent above it.
+# interpolates across one: Alibaba-style 0.6 s reply deadlines, the spool's 1 s Kafka budget, the
+# 5 s produce timeout and the 10 s reply deadline each have a bucket at the deadline and one a
+# few percent above it.
 LATENCY_BUCKETS: Final = (
     0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 0.6, 0.65, 0.75, 1.0,
-    1.5, 2.0, 3.0, 4.0, 5.0, 5.25, 6.0, 8.0, 10.0, 10.5, 15.0, 30.0,
+    1.1, 1.5, 2.0, 3.0, 4.0, 5.0, 5.25, 6.0, 8.0, 10.0, 10.5, 15.0, 30.0,
 )  # fmt: skip
 # Event time at the provider to reception: sub-second for live traffic, hours for retried backlogs.
 LAG_BUCKETS: Final = (

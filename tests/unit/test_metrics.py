@@ -26,6 +26,7 @@ from bridge.metrics import (
     BridgeMetrics,
     region_label,
 )
+from bridge.spool import SpoolSettings
 
 TOPICS = {EventType.DELIVERY_RECEIPT: "sms.delivery-receipts", EventType.INBOUND_MESSAGE: "sms.inbound-messages"}
 ALIBABA_REPLY_DEADLINE = 0.6  # Alibaba Cloud SMS expects a reply within this; instances may set it
@@ -153,6 +154,7 @@ def test_a_negative_lag_from_a_fast_clock_is_counted_as_zero(metrics: BridgeMetr
         ServerSettings.model_fields["reply_deadline_seconds"].default,
         KafkaSettings.model_fields["produce_timeout_seconds"].default,
         ALIBABA_REPLY_DEADLINE,
+        SpoolSettings.model_fields["budget_seconds"].default,
     ],
 )
 def test_latency_buckets_resolve_each_deadline(deadline: float) -> None:
