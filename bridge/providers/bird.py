@@ -35,7 +35,7 @@ from bridge.providers.base import (
     Sample,
     Verified,
 )
-from bridge.providers.bird_signature import TIMESTAMP_HEADER, Scheme, signed_headers, verify_request
+from bridge.providers.bird_signature import TIMESTAMP_HEADER, Scheme, load_jwt, signed_headers, verify_request
 from bridge.providers.common import identifier, iso_time, load_json, optional_text, text_field
 from bridge.providers.replies import REASON_HEADER
 from bridge.providers.samples import iso_text
@@ -155,6 +155,7 @@ class BirdProvider(Provider[BirdSettings, Verified]):
         self._clock = clock
         self._keys = tuple(key.reveal().encode("utf-8") for key in settings.signing_keys)
         self._schemes = frozenset(settings.schemes)
+        load_jwt()  # PyJWT, loaded with the instance, not by the first callback
 
     def verify(self, callback: RawCallback) -> Verified:
         signed_at, key = verify_request(callback.headers, callback.url, callback.query, callback.body, self._keys,

@@ -13,6 +13,9 @@ URL-encoded query in place of the URL.
 An instance enables some of the schemes (`jwt`, `hmac`, `hmac_query`): `verify_request` tries each
 enabled one whose headers are present, the first that verifies wins; `signed_headers` makes them
 (the one impure step: a JWT gets a fresh random `jti`, as the SDKs give it).
+
+PyJWT is imported when a Bird instance is built (`load_jwt`), not with the registry: it loads
+cryptography's OpenSSL bindings (~20 MB of RSS) that bridges without Bird or Vonage need not pay.
 """
 
 from __future__ import annotations
@@ -24,10 +27,9 @@ import hmac
 import math
 import uuid
 from collections.abc import Mapping, Sequence
+from types import ModuleType
 from typing import Any, Final, Literal
 from urllib.parse import parse_qsl, quote_plus, urlsplit
-
-import jwt
 
 from bridge.errors import VerificationError
 from bridge.providers.verification import matches_any, signed_time
@@ -94,11 +96,19 @@ def verify_jwt(token: str, url: str, body: bytes, keys: Sequence[bytes], now: fl
     return signed_at, f"jwt:{replay}"
 
 
+def load_jwt() -> ModuleType:
+    """PyJWT, imported on first use (a lookup in sys.modules after that)."""
+    import jwt
+
+    return jwt
+
+
 def _decode(token: str, keys: Sequence[bytes]) -> dict[str, Any]:
+    jwt = load_jwt()
     for key in keys:
         try:
             claims: dict[str, Any] = jwt.decode(
-                token, key, algorithms=list(JWT_ALGORITHMS), options=_OPTIONS, issuer=ISSUER  # type: ignore[arg-type]
+                token, key, algorithms=list(JWT_ALGORITHMS), options=_OPTIONS, issuer=ISSUER
             )
             return claims
         except jwt.InvalidSignatureError:
@@ -173,7 +183,8 @@ def jwt_token(url: str, body: bytes, key: bytes, now: float, jti: str) -> str:
     }
     if body:
         claims["payload_hash"] = sha256_hex(body)
-    return jwt.encode(claims, key, algorithm="HS256")
+    encoded: str = load_jwt().encode(claims, key, algorithm="HS256")
+    return encoded
 
 
 def hmac_headers(signed: bytes, body: bytes, key: bytes, now: float) -> dict[str, str]:

@@ -5,19 +5,21 @@ Signature (providers-2.md §6.4, as every current Telnyx SDK verifies it): the b
 Ed25519 signature, by the account's key pair, over the bytes of the `telnyx-timestamp` header as
 received, `|`, and the raw body. Verifying needs only the account's public key; signing needs the
 private key, which only Telnyx has (a development instance may hold one of its own).
+
+`cryptography` is imported where a key is first made (a Telnyx instance's settings), not with the
+registry: its OpenSSL bindings cost ~10 MB of RSS that bridges without a Telnyx instance need not pay.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
-from typing import Final
-
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
-from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+from typing import TYPE_CHECKING, Final
 
 from bridge.errors import VerificationError
+
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 SIGNATURE: Final = "telnyx-signature-ed25519"
 TIMESTAMP: Final = "telnyx-timestamp"
@@ -38,11 +40,15 @@ def _key_bytes(text: str, what: str, sizes: dict[int, bytes]) -> bytes:
 
 def public_key(text: str) -> Ed25519PublicKey:
     """The account's public key as the portal shows it (base64 of 32 bytes; SPKI DER accepted)."""
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
     return Ed25519PublicKey.from_public_bytes(_key_bytes(text, "public_key", {32: b"", 44: _SPKI_PREFIX}))
 
 
 def private_key(text: str) -> Ed25519PrivateKey:
     """A private key for signing: base64 of the 32-byte seed (PKCS#8 DER accepted)."""
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
     return Ed25519PrivateKey.from_private_bytes(_key_bytes(text, "signing_private_key", {32: b"", 48: _PKCS8_PREFIX}))
 
 
@@ -54,6 +60,8 @@ def check_public_key(text: str) -> str:
 
 def same_key(private: str, public: str) -> bool:
     """Whether the private key (signing_private_key) belongs to the public key."""
+    from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+
     def raw(key: Ed25519PublicKey) -> bytes:
         return key.public_bytes(Encoding.Raw, PublicFormat.Raw)
 
@@ -68,6 +76,8 @@ def signed_message(timestamp: str, body: bytes) -> bytes:
 def verify_signature(key: Ed25519PublicKey, given: str, timestamp: str, body: bytes) -> bytes:
     """The signature bytes when `given` (the header) is the key's signature of this timestamp and body;
     VerificationError (bad_signature) when it is not base64 of 64 bytes or does not match."""
+    from cryptography.exceptions import InvalidSignature  # loaded with the key: a lookup here
+
     try:
         signature = base64.b64decode(given.strip().encode("ascii"), validate=True)
     except (binascii.Error, UnicodeEncodeError, ValueError) as exc:

@@ -54,6 +54,7 @@ from bridge.providers.vonage_signature import (
     SIG,
     SignatureMethod,
     encode_jwt,
+    jws,
     jwt_claims,
     payload_hash,
     sign_params,
@@ -135,6 +136,7 @@ class VonageProvider(Provider[VonageSettings, VonageVerified]):
         self._clock = clock
         self._keys = {k.api_key: (k.signature_secret.reveal(), k.signature_method) for k in settings.api_keys}
         self._token = None if settings.url_token is None else settings.url_token.reveal().encode("utf-8")
+        jws()  # PyJWT, loaded with the instance, not by the first callback
 
     def verify(self, callback: RawCallback) -> VonageVerified:
         scheme, _, token = callback.headers.get("authorization", "").strip().partition(" ")

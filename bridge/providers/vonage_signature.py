@@ -5,21 +5,26 @@ Messages API's HS256 JWT with its `payload_hash` (verified and made).
 `sig`, sorted by name, as `&name=value`, `&` and `=` inside values replaced by `_`, in UTF-8; "MD5
 hash" is md5(string + secret), the HMAC methods HMAC(secret, string); lowercase hex. The Java SDK
 leaves blank values out (and cleans names too): that form is accepted as well.
+
+PyJWT is imported when a Vonage instance is built (`jws()`), not with the registry: it loads
+cryptography's OpenSSL bindings (~20 MB of RSS) that bridges without Vonage or Bird need not pay.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 from collections.abc import Mapping
-from typing import Any, Final, Literal
+from typing import TYPE_CHECKING, Any, Final, Literal
 
 import orjson
-from jwt import PyJWS, PyJWTError
-from jwt.algorithms import HMACAlgorithm
 
 from bridge.providers.verification import matches_any
 from bridge.providers.vonage_events import BLANK
+
+if TYPE_CHECKING:
+    from jwt import PyJWS
 
 SIG: Final = "sig"
 ISSUER: Final = "Vonage"
@@ -65,18 +70,23 @@ def sms_signature_matches(params: Mapping[str, str], given: str, secret: str, me
 # --- the Messages API JWT ------------------------------------------------------------------------
 
 
-class _HS256(HMACAlgorithm):
-    """HS256 without PyJWT's key-length warning: Vonage lets an account choose a short secret."""
+@functools.cache
+def jws() -> PyJWS:
+    """PyJWT's JWS with HS256 only, and without PyJWT's key-length warning (Vonage lets an account
+    choose a short secret); made on first use."""
+    from jwt import PyJWS
+    from jwt.algorithms import HMACAlgorithm
 
-    def __init__(self) -> None:
-        super().__init__(HMACAlgorithm.SHA256)
+    class HS256(HMACAlgorithm):
+        def __init__(self) -> None:
+            super().__init__(HMACAlgorithm.SHA256)
 
-    def check_key_length(self, key: bytes) -> str | None:
-        return None
+        def check_key_length(self, key: bytes) -> str | None:
+            return None
 
-
-_JWS: Final = PyJWS(algorithms=[])
-_JWS.register_algorithm("HS256", _HS256())
+    made = PyJWS(algorithms=[])
+    made.register_algorithm("HS256", HS256())
+    return made
 
 
 def jwt_claims(token: str, secret: str | None) -> dict[str, Any]:
@@ -84,11 +94,13 @@ def jwt_claims(token: str, secret: str | None) -> dict[str, Any]:
     secret the signature is NOT checked: only to read `api_key`. ValueError when neither works."""
     if not token.isascii():
         raise ValueError("token is not ASCII")
+    from jwt import PyJWTError
+
     try:
         if secret is None:
-            decoded = _JWS.decode_complete(token, options={"verify_signature": False})
+            decoded = jws().decode_complete(token, options={"verify_signature": False})
         else:
-            decoded = _JWS.decode_complete(token, key=secret.encode("utf-8"), algorithms=["HS256"])
+            decoded = jws().decode_complete(token, key=secret.encode("utf-8"), algorithms=["HS256"])
         claims = orjson.loads(decoded["payload"])
     except (PyJWTError, orjson.JSONDecodeError) as exc:
         raise ValueError("not a JWT signed with this secret") from exc
@@ -99,7 +111,7 @@ def jwt_claims(token: str, secret: str | None) -> dict[str, Any]:
 
 def encode_jwt(claims: Mapping[str, Any], secret: str) -> str:
     """An HS256 token over `claims`, compact JSON in their order, header `{"alg":"HS256","typ":"JWT"}`."""
-    return _JWS.encode(orjson.dumps(dict(claims)), secret.encode("utf-8"), algorithm="HS256")
+    return jws().encode(orjson.dumps(dict(claims)), secret.encode("utf-8"), algorithm="HS256")
 
 
 def payload_hash(body: bytes) -> str:
