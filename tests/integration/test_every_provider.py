@@ -8,6 +8,8 @@ from __future__ import annotations
 import base64
 import re
 import uuid
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -16,12 +18,14 @@ import yaml
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from bridge.broker import EmbeddedBroker
 from bridge.config import Settings, parse
 from bridge.envelope import KafkaRecord
 from bridge.events import EventType
 from bridge.providers import PROVIDERS, dev_instances
 from bridge.send import post, prepare
 from tests.bench.procs import metrics_totals
+from tests.conftest import TOPICS as BRIDGE_TOPICS
 from tests.helpers import assert_valid_record
 from tests.integration.kafka import Record, read_sync
 
@@ -63,9 +67,19 @@ def sources(records: list[Record], wanted: set[str]) -> list[Record]:
     return [r for r in records if orjson.loads(r.value).get("source") in wanted]
 
 
+@pytest.fixture
+def own_broker(tmp_path: Path) -> Iterator[EmbeddedBroker]:
+    """A broker of this test's own: other tests read the session broker's topics whole and expect
+    only their instances' sources there."""
+    with EmbeddedBroker(log_file=tmp_path / "broker.log") as running:
+        running.create_topics(BRIDGE_TOPICS)
+        yield running
+
+
 def test_every_sample_of_every_kind_reaches_kafka_as_a_valid_record_and_forgeries_never_do(  # type: ignore[no-untyped-def]
-    broker, bridge_process
+    own_broker, bridge_process
 ) -> None:
+    broker = own_broker
     run = uuid.uuid4().hex[:8]
     instances = [{**i, "name": f"{i['kind']}-e2e-{run}", "source": f"/sms/{i['kind']}/e2e-{run}"}
                  for i in dev_instances()]
