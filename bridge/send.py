@@ -51,12 +51,7 @@ def prepare(
     name = sample or provider.samples[0].name
     if name not in samples:
         raise UsageError(f"{instance.kind} has no sample '{name}' (choose from: {', '.join(samples)})")
-    try:
-        parts = urlsplit(base_url)
-        parts.port  # noqa: B018 (raises ValueError for a port out of range or not a number)
-    except ValueError:
-        parts = urlsplit("")
-    if parts.scheme not in ("http", "https") or not parts.netloc:
+    if not _http_url(base_url):
         raise UsageError(f"--url must be an http(s) URL such as http://127.0.0.1:{settings.server.port}")
     url = base_url.rstrip("/") + instance.path
     now = time.time()
@@ -76,3 +71,12 @@ def post(request: Outgoing, timeout: float = 15.0) -> Answer:
         why = getattr(error, "reason", error)
         raise UsageError(f"cannot reach {request.url.split('?')[0]}: {why}", EXIT_UNREACHABLE) from None
 
+
+def _http_url(text: str) -> bool:
+    """An http(s) URL with a host, and a port (if any) from 0 to 65535."""
+    try:
+        parts = urlsplit(text)
+        parts.port  # noqa: B018 (raises ValueError for a port out of range or not a number)
+    except ValueError:
+        return False
+    return parts.scheme in ("http", "https") and bool(parts.netloc)

@@ -15,14 +15,13 @@ from typing import Any
 import orjson
 import pytest
 import yaml
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from bridge.broker import EmbeddedBroker
-from bridge.config import Settings, parse
+from bridge.config import DEFAULT_DEAD_LETTER_TOPIC, Settings, TopicSettings, parse
 from bridge.envelope import KafkaRecord
 from bridge.events import EventType
 from bridge.providers import PROVIDERS, dev_instances
+from bridge.providers.telnyx_signature import private_key
 from bridge.send import post, prepare
 from tests.bench.procs import metrics_totals
 from tests.conftest import TOPICS as BRIDGE_TOPICS
@@ -31,8 +30,8 @@ from tests.integration.kafka import Record, read_sync
 
 pytestmark = pytest.mark.integration
 
-TOPICS = {EventType.DELIVERY_RECEIPT: "sms.delivery-receipts", EventType.INBOUND_MESSAGE: "sms.inbound-messages"}
-DEAD_LETTERS = "sms.bridge.dead-letter"
+TOPICS = TopicSettings().by_type()
+DEAD_LETTERS = DEFAULT_DEAD_LETTER_TOPIC
 DEFAULT = re.compile(r"^(\$\{[A-Z0-9_]+:-)(.)(.*\})$")
 
 
@@ -53,8 +52,8 @@ def forged_instance(instance: dict[str, Any]) -> dict[str, Any]:
     """The instance as a forger would hold it; a signing key pair (Telnyx) stays a pair, of the forger's key."""
     out: dict[str, Any] = forged(instance)
     if "signing_private_key" in out:
-        private = Ed25519PrivateKey.from_private_bytes(base64.b64decode(out["signing_private_key"].split(":-")[1][:-1]))
-        public = private.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+        _, first, rest = DEFAULT.match(out["signing_private_key"]).groups()  # type: ignore[union-attr]
+        public = private_key(first + rest[:-1]).public_key().public_bytes_raw()
         out["public_key"] = base64.b64encode(public).decode()
     return out
 
