@@ -11,89 +11,19 @@ from pathlib import Path
 from typing import Annotated, Any, Final, Literal
 
 import yaml
-from pydantic import AfterValidator, BaseModel, Field, IPvAnyNetwork, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
 
 from bridge.errors import ConfigError
-from bridge.events import EventType
+from bridge.http.settings import ServerSettings
+from bridge.kafka.settings import KafkaSettings
 from bridge.providers import PROVIDERS
 from bridge.providers.base import InstanceSettings, StrictModel
-from bridge.redact import Secret
-from bridge.spool import SpoolSettings
+from bridge.spool.settings import SpoolSettings
 
-DEFAULT_DELIVERY_RECEIPT_TOPIC: Final = "sms.delivery-receipts"
-DEFAULT_INBOUND_MESSAGE_TOPIC: Final = "sms.inbound-messages"
-DEFAULT_DEAD_LETTER_TOPIC: Final = "sms.bridge.dead-letter"
-DEFAULT_MAX_BODY_BYTES: Final = 1024 * 1024
 RESERVED_PATHS: Final = ("/livez", "/readyz", "/metrics")  # the app's own routes (app.py)
 
-_TOPIC = Annotated[str, Field(pattern=r"^[A-Za-z0-9._-]{1,249}$")]
 _SUBSTITUTION = re.compile(r"\$\{([^}]*)\}")
 _VARIABLE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-
-
-class ServerSettings(StrictModel):
-    """The HTTP side: where to listen and the limits on each callback."""
-
-    host: str = "0.0.0.0"  # noqa: S104 (a container listens on every interface)
-    port: Annotated[int, Field(ge=1, le=65535)] = 8080
-    max_body_bytes: Annotated[int, Field(ge=1024, le=64 * 1024 * 1024)] = DEFAULT_MAX_BODY_BYTES
-    reply_deadline_seconds: Annotated[float, Field(gt=0, le=300)] = 10.0
-    body_timeout_seconds: Annotated[float, Field(gt=0, le=300)] = 5.0
-    graceful_shutdown_seconds: Annotated[float, Field(ge=0, le=3600)] = 20.0
-    max_in_flight: Annotated[int, Field(ge=1, le=1_000_000)] = 1024
-    keep_alive_seconds: Annotated[int, Field(ge=1, le=3600)] = 75
-    trusted_proxies: tuple[IPvAnyNetwork, ...] = ()
-
-
-class TopicSettings(StrictModel):
-    """One Kafka topic per event type, and the dead-letter topic."""
-
-    delivery_receipt: _TOPIC = DEFAULT_DELIVERY_RECEIPT_TOPIC
-    inbound_message: _TOPIC = DEFAULT_INBOUND_MESSAGE_TOPIC
-    dead_letter: _TOPIC = DEFAULT_DEAD_LETTER_TOPIC
-
-    def by_type(self) -> dict[EventType, str]:
-        return {EventType.DELIVERY_RECEIPT: self.delivery_receipt, EventType.INBOUND_MESSAGE: self.inbound_message}
-
-
-_HOST_PORT: Final = re.compile(r"^(\[[0-9A-Fa-f:.]+\]|[^\s:\[\]/]+):([0-9]{1,5})$")
-
-
-def host_port(text: str) -> str:
-    """`text` if it is `host:port` (`[v6]:port` for IPv6) with a port from 1 to 65535, else ValueError."""
-    match = _HOST_PORT.match(text)
-    if match is None or not 1 <= int(match.group(2)) <= 65535:
-        raise ValueError(f"{text!r} is not host:port (a port from 1 to 65535)")
-    return text
-
-
-class KafkaSettings(StrictModel):
-    """The producer: brokers, security passed through to aiokafka, delivery guarantees."""
-
-    bootstrap_servers: Annotated[tuple[Annotated[str, AfterValidator(host_port)], ...], Field(min_length=1)]
-    client_id: str = "sms-bridge"
-    security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
-    sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = None
-    sasl_username: str | None = None
-    sasl_password: Secret | None = None
-    ssl_cafile: str | None = None
-    ssl_certfile: str | None = None
-    ssl_keyfile: str | None = None
-    ssl_check_hostname: bool = True
-    enable_idempotence: bool = True
-    produce_timeout_seconds: Annotated[float, Field(gt=0, le=300)] = 5.0
-    linger_ms: Annotated[int, Field(ge=0, le=1000)] = 0
-    max_batch_bytes: Annotated[int, Field(ge=1024, le=16 * 1024 * 1024)] = 131_072
-    compression_type: Literal["gzip", "snappy", "lz4", "zstd"] | None = None
-    type_prefix: Annotated[str, Field(pattern=r"^([a-z0-9-]+(\.[a-z0-9-]+)*)?$")] = ""
-    topics: TopicSettings = TopicSettings()
-
-    @model_validator(mode="after")
-    def _sasl_complete(self) -> KafkaSettings:
-        sasl = (self.sasl_mechanism, self.sasl_username, self.sasl_password)
-        if self.security_protocol.startswith("SASL_") and None in sasl:
-            raise ValueError("SASL needs sasl_mechanism, sasl_username and sasl_password")
-        return self
 
 
 class LoggingSettings(StrictModel):
@@ -109,7 +39,7 @@ class Settings(StrictModel):
     kafka: KafkaSettings
     logging: LoggingSettings = LoggingSettings()
     providers: Annotated[tuple[InstanceSettings, ...], Field(min_length=1)]
-    spool: SpoolSettings | None = None  # the durable spool (bridge/spool.py); off by default
+    spool: SpoolSettings | None = None  # the durable spool (bridge/spool/); off by default
 
     @field_validator("providers", mode="before")
     @classmethod

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import platform
 from collections.abc import Callable, Iterator, Mapping
-from typing import Any, Final, Literal, get_args
+from typing import Any, Final, Literal, Protocol, get_args
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info, make_asgi_app
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
@@ -14,7 +14,6 @@ from starlette.types import Message, Receive, Scope, Send
 from bridge import __version__
 from bridge.errors import MalformedReason, PublishReason, Reason, RequestReason, VerificationReason
 from bridge.events import EventType, Status
-from bridge.replay import ReplayCache
 
 PREFIX: Final = "sms_bridge"
 Outcome = Literal["accepted", "rejected", "dead_lettered", "failed"]
@@ -208,7 +207,7 @@ class BridgeMetrics:
     def publish_failed(self, reason: PublishFailure) -> None:
         self.publish_failures.labels(reason).inc()
 
-    def watch_replays(self, provider: str, account: str, cache: ReplayCache) -> None:
+    def watch_replays(self, provider: str, account: str, cache: ReplayMemory) -> None:
         """Export an account's replay memory: its size and the keys it had to forget early."""
         self.replays.caches.append((provider, account, cache))
 
@@ -227,11 +226,19 @@ class BridgeMetrics:
         return MetricsApp(self.registry)
 
 
+class ReplayMemory(Protocol):
+    """What /metrics reads of an account's replay memory (bridge.http.replay_cache.ReplayCache)."""
+
+    evicted: int
+
+    def __len__(self) -> int: ...
+
+
 class ReplayCollector(Collector):
     """The replay memories of the accounts whose kinds sign a nonce or a time, read when scraped."""
 
     def __init__(self) -> None:
-        self.caches: list[tuple[str, str, ReplayCache]] = []
+        self.caches: list[tuple[str, str, ReplayMemory]] = []
 
     def collect(self) -> Iterator[Metric]:
         entries = GaugeMetricFamily(

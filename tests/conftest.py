@@ -17,7 +17,7 @@ import pytest
 import yaml
 from prometheus_client import CollectorRegistry
 
-from bridge.broker import EmbeddedBroker, free_port
+from bridge.cli.dev_broker import EmbeddedBroker, free_port
 from bridge.clock import FixedClock
 from bridge.config import Settings, parse
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 
-from bridge.envelope import KafkaRecord
 from bridge.errors import PublishError
-from bridge.publisher import Publisher
+from bridge.kafka.envelope import KafkaRecord
+from bridge.kafka.publisher import Publisher
 
 
 class FakePublisher:

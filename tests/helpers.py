@@ -18,15 +18,15 @@ from cloudevents.core.formats.json import JSONFormat
 from cloudevents.core.v1.event import CloudEvent
 
 from bridge.clock import Clock
-from bridge.envelope import KafkaRecord
 from bridge.errors import CallbackError
 from bridge.events import EventType, SmsEvent
-from bridge.guard import Guard
+from bridge.http.guard import Guard
+from bridge.http.replay_cache import ReplayCache
+from bridge.kafka.envelope import KafkaRecord
 from bridge.providers import AnyProvider
 from bridge.providers.base import BadReport, InstanceSettings, Outgoing, Parsed, RawCallback, Reply, Verified
 from bridge.providers.nxcloud import NxCloudProvider, NxCloudSettings, signed_headers
 from bridge.providers.tencent import TencentProvider, TencentSettings
-from bridge.replay import ReplayCache
 from bridge.schemas import load as load_schema
 from tests.conftest import FIXTURES, NX_ACCESS_KEY, NX_SECRET, SEED_EPOCH, TENCENT_TOKEN, config_dict
 

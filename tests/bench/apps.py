@@ -6,7 +6,7 @@
   answered with the reply the provider expects.
 * `bridge_app`: the production bridge, built from the configuration file named by
   `$BENCH_BRIDGE_CONFIG` exactly as `bridge serve` builds it (`bridge.config.load`,
-  `bridge.logs.setup`, `bridge.server.build_app`); used to run it with `uvicorn --workers N`,
+  `bridge.logs.setup`, `bridge.cli.serve.build_app`); used to run it with `uvicorn --workers N`,
   since the bridge's own `serve` has no workers setting.
 """
 
@@ -37,7 +37,7 @@ async def _bare_callback(request: Request) -> Response:
 
 
 async def _bare_form_callback(request: Request) -> Response:
-    """Read and decode the form body (as bridge.request.decode_params does), answer empty TwiML."""
+    """Read and decode the form body (as bridge.http.intake.decode_params does), answer empty TwiML."""
     parse_qsl((await request.body()).decode("utf-8"), keep_blank_values=True, errors="strict")
     return Response(_TWILIO_REPLY, media_type="text/xml; charset=utf-8")
 
@@ -58,8 +58,8 @@ def ceiling_app() -> Starlette:
 def bridge_app() -> Starlette:
     """The bridge app from `$BENCH_BRIDGE_CONFIG`, with the bridge's own JSON logging."""
     from bridge import logs
+    from bridge.cli.serve import build_app
     from bridge.config import load
-    from bridge.server import build_app
 
     settings = load(os.environ["BENCH_BRIDGE_CONFIG"])
     logs.setup(settings.logging.level)

@@ -1,10 +1,10 @@
 """Ceiling B: the Kafka producer alone, as the bridge configures it, against the same broker.
 
 `python -m tests.bench.producer --config bench.yaml --concurrency 64 --duration 5` starts an
-aiokafka producer with the bridge's own options (`bridge.publisher.producer_options`: acks=all,
+aiokafka producer with the bridge's own options (`bridge.kafka.publisher.producer_options`: acks=all,
 linger_ms, max_batch_size, idempotence as configured), then runs `concurrency` coroutines that
 each loop `send_and_wait` on the bridge's own CloudEvent records (distinct keys, built with
-`bridge.envelope.Envelope`), for `duration` seconds or `--max-records`, whichever comes first.
+`bridge.kafka.envelope.Envelope`), for `duration` seconds or `--max-records`, whichever comes first.
 It prints one `BENCH_RESULT {json}` line: records, seconds, latency percentiles, own CPU.
 """
 
@@ -21,9 +21,9 @@ from datetime import UTC, datetime
 from aiokafka import AIOKafkaProducer  # type: ignore[import-untyped]
 
 from bridge.config import load
-from bridge.envelope import Envelope, KafkaRecord
 from bridge.events import DeliveryReceipt, Status
-from bridge.publisher import producer_options
+from bridge.kafka.envelope import Envelope, KafkaRecord
+from bridge.kafka.publisher import producer_options
 from tests.bench.workload import RESULT_MARK, run_coroutine
 
 WARM_UP_RECORDS = 200
@@ -31,8 +31,8 @@ WARM_UP_RECORDS = 200
 
 def records(count: int) -> list[KafkaRecord]:
     """`count` CloudEvent records like the bridge writes for NxCloud `dr` callbacks."""
-    from bridge.config import DEFAULT_DELIVERY_RECEIPT_TOPIC, DEFAULT_INBOUND_MESSAGE_TOPIC
     from bridge.events import EventType
+    from bridge.kafka.settings import DEFAULT_DELIVERY_RECEIPT_TOPIC, DEFAULT_INBOUND_MESSAGE_TOPIC
 
     envelope = Envelope(
         "/sms/nxcloud/kGp5uFHN",

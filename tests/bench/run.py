@@ -47,7 +47,7 @@ from typing import Any, Final
 
 import yaml
 
-from bridge.broker import EmbeddedBroker, free_port
+from bridge.cli.dev_broker import EmbeddedBroker, free_port
 from bridge.config import load
 from tests.bench import pyspy
 from tests.bench.corpora import nxcloud_corpus, tencent_corpus, twilio_corpus, write_corpus
@@ -119,7 +119,7 @@ class Bench:
     def _uvicorn(self, name: str, factory: str, workers: int, tree: Path = ROOT) -> Server:
         """`uvicorn --factory` with `workers` workers; `tree`'s `bridge/` package comes first on sys.path."""
         port = free_port()
-        # The flags mirror bridge.server.uvicorn_config.
+        # The flags mirror bridge.cli.serve.uvicorn_config.
         flags = "--no-access-log --log-level warning --no-server-header --timeout-keep-alive 75"
         flags += " --limit-concurrency 2048 --timeout-graceful-shutdown 5"
         command = [sys.executable, "-m", "uvicorn", "--factory", factory, "--host", "127.0.0.1", "--port", str(port)]

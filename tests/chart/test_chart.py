@@ -17,7 +17,7 @@ import pytest
 import yaml
 
 from bridge.config import Settings, parse
-from bridge.spool import SpoolSettings
+from bridge.spool.store import SpoolSettings
 from tests.chart.render import (
     CHART,
     CRD_GROUP,

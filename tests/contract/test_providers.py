@@ -23,13 +23,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from prometheus_client import CollectorRegistry
 
-from bridge.app import create_app
 from bridge.clock import FixedClock
 from bridge.config import Settings, parse
-from bridge.envelope import Envelope
 from bridge.errors import CallbackError, MalformedCallbackError, VerificationError
 from bridge.events import DeliveryReceipt, InboundMessage
-from bridge.lifecycle import Lifecycle
+from bridge.http.app import create_app
+from bridge.http.lifecycle import Lifecycle
+from bridge.kafka.envelope import Envelope
 from bridge.providers import PROVIDERS, AnyProvider, build
 from bridge.providers.base import BadReport, Outgoing, RawCallback, Verified
 from tests.fakes import FakePublisher

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from bridge.broker import EmbeddedBroker, free_port
+from bridge.cli.dev_broker import EmbeddedBroker, free_port
 from tests.conftest import TOPICS, config_dict
 from tests.integration.durable import ObjectStore
 from tests.integration.proxy import FaultProxy

@@ -14,7 +14,7 @@ import urllib.request
 import uuid
 from pathlib import Path
 
-from bridge.broker import EmbeddedBroker, free_port
+from bridge.cli.dev_broker import EmbeddedBroker, free_port
 
 
 def moto_server_binary() -> str:

@@ -11,7 +11,7 @@ import contextlib
 import subprocess
 import sys
 
-from bridge.broker import free_port
+from bridge.cli.dev_broker import free_port
 
 
 class FaultProxy:

@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from bridge.broker import EmbeddedBroker, free_port
-from bridge.tail import render
+from bridge.cli.dev_broker import EmbeddedBroker, free_port
+from bridge.cli.tail import render
 from tests.conftest import ROOT, config_dict
 
 pytestmark = pytest.mark.integration

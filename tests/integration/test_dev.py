@@ -16,7 +16,7 @@ import httpx
 import orjson
 import pytest
 
-from bridge.broker import free_port
+from bridge.cli.dev_broker import free_port
 from bridge.providers import PROVIDERS
 from tests.conftest import ROOT
 

@@ -273,7 +273,7 @@ def test_every_callback_answered_success_under_concurrency_is_on_kafka(broker, b
 
 
 def test_a_failed_broker_gets_the_failure_reply_and_recovery_is_automatic(tmp_path, bridge_process) -> None:  # type: ignore[no-untyped-def]
-    from bridge.broker import EmbeddedBroker
+    from bridge.cli.dev_broker import EmbeddedBroker
 
     own = EmbeddedBroker(log_file=tmp_path / "broker.log").start()
     try:

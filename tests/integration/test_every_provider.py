@@ -16,13 +16,14 @@ import orjson
 import pytest
 import yaml
 
-from bridge.broker import EmbeddedBroker
-from bridge.config import DEFAULT_DEAD_LETTER_TOPIC, Settings, TopicSettings, parse
-from bridge.envelope import KafkaRecord
+from bridge.cli.dev_broker import EmbeddedBroker
+from bridge.cli.send import post, prepare
+from bridge.config import Settings, parse
 from bridge.events import EventType
+from bridge.kafka.envelope import KafkaRecord
+from bridge.kafka.settings import DEFAULT_DEAD_LETTER_TOPIC, TopicSettings
 from bridge.providers import PROVIDERS, dev_instances
 from bridge.providers.telnyx_signature import private_key
-from bridge.send import post, prepare
 from tests.bench.procs import metrics_totals
 from tests.conftest import TOPICS as BRIDGE_TOPICS
 from tests.helpers import assert_valid_record

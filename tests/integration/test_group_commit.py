@@ -10,10 +10,10 @@ from collections import defaultdict
 import pytest
 from aiokafka.partitioner import DefaultPartitioner  # type: ignore[import-untyped]
 
-from bridge.broker import EmbeddedBroker
-from bridge.config import KafkaSettings
-from bridge.envelope import KafkaRecord
-from bridge.publisher import KafkaPublisher
+from bridge.cli.dev_broker import EmbeddedBroker
+from bridge.kafka.envelope import KafkaRecord
+from bridge.kafka.publisher import KafkaPublisher
+from bridge.kafka.settings import KafkaSettings
 from tests.integration.kafka import read
 
 pytestmark = [pytest.mark.integration, pytest.mark.anyio]

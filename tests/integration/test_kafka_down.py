@@ -11,7 +11,7 @@ import httpx
 import orjson
 import pytest
 
-from bridge.broker import EmbeddedBroker
+from bridge.cli.dev_broker import EmbeddedBroker
 from tests.conftest import BridgeProcess
 from tests.integration import load
 from tests.integration.conftest import proxied_config

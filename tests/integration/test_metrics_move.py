@@ -11,7 +11,7 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from bridge.broker import free_port
+from bridge.cli.dev_broker import free_port
 from tests.conftest import config_dict, fixture_bytes
 from tests.integration.conftest import PRODUCE_TIMEOUT, proxied_config
 from tests.integration.test_end_to_end import nx_body, post_nx, tencent_url

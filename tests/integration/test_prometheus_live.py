@@ -15,7 +15,7 @@ import httpx
 import pytest
 import yaml
 
-from bridge.broker import free_port
+from bridge.cli.dev_broker import free_port
 from tests.chart.render import (
     CHART,
     JOB,

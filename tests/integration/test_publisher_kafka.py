@@ -10,12 +10,12 @@ from pathlib import Path
 
 import pytest
 
-from bridge.broker import EmbeddedBroker
-from bridge.config import KafkaSettings
+from bridge.cli.dev_broker import EmbeddedBroker
 from bridge.errors import PublishError
-from bridge.publisher import KafkaPublisher
+from bridge.kafka.publisher import KafkaPublisher
+from bridge.kafka.settings import KafkaSettings
 from tests.conftest import TOPICS
-from tests.unit.test_spool import record
+from tests.unit.spool.test_store import record
 
 pytestmark = [pytest.mark.integration, pytest.mark.anyio]
 
@@ -41,7 +41,7 @@ async def test_a_known_down_broker_is_refused_as_not_connected_and_a_returning_o
     broker.create_topics(TOPICS)
     publisher = KafkaPublisher(settings(broker.bootstrap))
     try:
-        with caplog.at_level(logging.INFO, logger="bridge.publisher"):
+        with caplog.at_level(logging.INFO, logger="bridge.kafka.publisher"):
             await publisher.start()
             await until(lambda: publisher.ready)
             await publisher.publish([record(1)])

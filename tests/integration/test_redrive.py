@@ -15,8 +15,8 @@ import pytest
 import yaml
 
 from bridge.clock import FixedClock
-from bridge.envelope import Envelope, KafkaRecord
 from bridge.events import EventType
+from bridge.kafka.envelope import Envelope, KafkaRecord
 from bridge.providers.tencent import TencentProvider, TencentSettings
 from tests.conftest import ROOT, TENCENT_TOKEN, config_dict
 from tests.helpers import assert_valid_record

@@ -14,7 +14,7 @@ import orjson
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from bridge.broker import EmbeddedBroker
+from bridge.cli.dev_broker import EmbeddedBroker
 from tests.conftest import BridgeProcess
 from tests.integration import load
 from tests.integration.conftest import proxied_config

@@ -18,7 +18,7 @@ from typing import Any
 import httpx
 import pytest
 
-from bridge.broker import EmbeddedBroker
+from bridge.cli.dev_broker import EmbeddedBroker
 from tests.conftest import BridgeProcess, config_dict
 from tests.integration import load
 from tests.integration.test_spool import sample, wait_for

@@ -10,17 +10,19 @@ from typing import Any
 import pytest
 import yaml
 
+from bridge.cli.dev import load_dev
 from bridge.config import (
-    DEFAULT_DEAD_LETTER_TOPIC,
-    DEFAULT_DELIVERY_RECEIPT_TOPIC,
-    DEFAULT_INBOUND_MESSAGE_TOPIC,
     Settings,
     load,
     parse,
 )
-from bridge.dev import load_dev
 from bridge.errors import ConfigError
 from bridge.events import EventType
+from bridge.kafka.settings import (
+    DEFAULT_DEAD_LETTER_TOPIC,
+    DEFAULT_DELIVERY_RECEIPT_TOPIC,
+    DEFAULT_INBOUND_MESSAGE_TOPIC,
+)
 from bridge.providers import PROVIDERS
 from bridge.providers.nxcloud import NxCloudSettings
 from bridge.providers.tencent import TencentSettings

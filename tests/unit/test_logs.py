@@ -31,7 +31,7 @@ def test_only_the_first_line_of_each_kind_passes_within_a_window() -> None:
 
 def test_other_loggers_are_never_held_back() -> None:
     digest = RepeatDigest(window=60, clock=Clock())
-    assert all(digest.filter(line("bridge.callbacks", "callback not stored")) for _ in range(10))
+    assert all(digest.filter(line("bridge.http.endpoint", "callback not stored")) for _ in range(10))
 
 
 def test_a_window_with_repeats_ends_with_one_summary_and_the_next_window_starts_afresh(
@@ -54,5 +54,5 @@ def test_a_window_with_repeats_ends_with_one_summary_and_the_next_window_starts_
     clock.now = 130
     caplog.clear()
     with caplog.at_level(logging.WARNING, logger="bridge.logs"):
-        digest.filter(line("bridge.callbacks", "callback accepted"))
+        digest.filter(line("bridge.http.endpoint", "callback accepted"))
     assert not [r for r in caplog.records if getattr(r, "event", None) == "log_summary"], "nothing was held back"

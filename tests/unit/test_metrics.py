@@ -13,8 +13,9 @@ from starlette.applications import Starlette
 from starlette.routing import Route
 from starlette.types import Message
 
-from bridge.config import KafkaSettings, ServerSettings
 from bridge.events import EventType
+from bridge.http.settings import ServerSettings
+from bridge.kafka.settings import KafkaSettings
 from bridge.metrics import (
     DEAD_LETTER_REASONS,
     LAG_BUCKETS,
@@ -26,7 +27,7 @@ from bridge.metrics import (
     BridgeMetrics,
     region_label,
 )
-from bridge.spool import SpoolSettings
+from bridge.spool.store import SpoolSettings
 
 TOPICS = {EventType.DELIVERY_RECEIPT: "sms.delivery-receipts", EventType.INBOUND_MESSAGE: "sms.inbound-messages"}
 ALIBABA_REPLY_DEADLINE = 0.6  # Alibaba Cloud SMS expects a reply within this; instances may set it

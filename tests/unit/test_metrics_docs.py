@@ -9,11 +9,11 @@ import uvicorn
 from prometheus_client import CollectorRegistry
 from starlette.applications import Starlette
 
+from bridge.cli.serve import DrainingServer
 from bridge.events import EventType
-from bridge.lifecycle import Lifecycle
+from bridge.http.lifecycle import Lifecycle
+from bridge.http.replay_cache import ReplayCache
 from bridge.metrics import BridgeMetrics, SpoolMetrics
-from bridge.replay import ReplayCache
-from bridge.server import DrainingServer
 from tests.conftest import ROOT
 
 SUFFIX = {"counter": "_total", "info": "_info", "histogram": "", "gauge": ""}

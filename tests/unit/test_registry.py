@@ -87,8 +87,8 @@ def test_the_readme_console_table_has_one_row_per_kind_linking_its_page() -> Non
 def test_pyjwt_and_cryptography_load_only_with_an_instance_that_needs_them(kind: str, loads: set[str]) -> None:
     """Their OpenSSL bindings cost ~10 MB of RSS per worker: the registry and the server do not import them."""
     script = (
-        "import sys, yaml; import bridge.server; from bridge.config import parse; from bridge.providers import build,"
-        " dev_instances; from bridge.clock import SystemClock\n"
+        "import sys, yaml; import bridge.cli.serve; from bridge.config import parse;"
+        " from bridge.providers import build, dev_instances; from bridge.clock import SystemClock\n"
         "heavy = lambda: {m.split('.')[0] for m in sys.modules} & {'jwt', 'cryptography'}\n"
         "before = heavy()\n"
         f"doc = {{'kafka': {{'bootstrap_servers': ['127.0.0.1:9']}}, 'providers': [i for i in dev_instances()"

@@ -16,17 +16,17 @@ from hypothesis import strategies as st
 from prometheus_client import CollectorRegistry
 from pydantic import ValidationError
 
-from bridge.app import create_app
 from bridge.clock import FixedClock
 from bridge.config import Settings, parse
 from bridge.errors import CallbackError, MalformedCallbackError, VerificationError
 from bridge.events import DeliveryReceipt, InboundMessage, Status
-from bridge.lifecycle import Lifecycle
+from bridge.http.app import create_app
+from bridge.http.lifecycle import Lifecycle
 from bridge.metrics import SpoolMetrics
 from bridge.providers.alibaba import MAX_REPORTS, AlibabaProvider, AlibabaSettings
 from bridge.providers.base import BadReport, RawCallback, Verified
-from bridge.spool import Spool, SpoolSettings
-from bridge.spooling import SpoolingPublisher
+from bridge.spool.publisher import SpoolingPublisher
+from bridge.spool.store import Spool, SpoolSettings
 from tests.conftest import fixture_bytes
 from tests.fakes import FakePublisher
 from tests.helpers import SEED_TIME, Checked, assert_valid_record

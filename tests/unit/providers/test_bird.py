@@ -17,9 +17,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bridge.clock import FixedClock
-from bridge.envelope import Envelope
 from bridge.errors import CallbackError, MalformedCallbackError, VerificationError
 from bridge.events import DeliveryReceipt, EventType, InboundMessage, Status
+from bridge.kafka.envelope import Envelope
 from bridge.providers.base import Outgoing, Parsed, RawCallback, Verified
 from bridge.providers.bird import CHANNELS_STATUS, LEGACY_STATUS, BirdProvider, BirdSettings
 from bridge.providers.bird_signature import (

@@ -11,12 +11,12 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from bridge.clock import FixedClock
-from bridge.envelope import Envelope
 from bridge.errors import MalformedCallbackError, VerificationError
 from bridge.events import DeliveryReceipt, EventType, InboundMessage, Status, format_time
+from bridge.http.replay_cache import ReplayCache
+from bridge.kafka.envelope import Envelope
 from bridge.providers.base import RawCallback
 from bridge.providers.nxcloud import NxCloudVerified, signature
-from bridge.replay import ReplayCache
 from tests.conftest import NX_ACCESS_KEY, NX_OTHER_KEY, NX_OTHER_SECRET, NX_SECRET, fixture_bytes
 from tests.helpers import (
     SEED_MS,

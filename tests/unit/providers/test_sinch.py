@@ -15,10 +15,10 @@ from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from bridge.clock import FixedClock
-from bridge.envelope import Envelope
 from bridge.errors import CallbackError, MalformedCallbackError, VerificationError
 from bridge.events import DeliveryReceipt, EventType, InboundMessage, Status
-from bridge.guard import Guard
+from bridge.http.guard import Guard
+from bridge.kafka.envelope import Envelope
 from bridge.providers import PROVIDERS
 from bridge.providers.base import BadReport, Outgoing, RawCallback, Verified
 from bridge.providers.sinch import SinchProvider, SinchSettings, signature, ulid

@@ -16,10 +16,10 @@ from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from bridge.clock import FixedClock
-from bridge.envelope import Envelope
 from bridge.errors import CallbackError, MalformedCallbackError, UsageError, VerificationError
 from bridge.events import DeliveryReceipt, EventType, InboundMessage, Status
-from bridge.guard import Guard
+from bridge.http.guard import Guard
+from bridge.kafka.envelope import Envelope
 from bridge.providers import PROVIDERS
 from bridge.providers.base import BadReport, RawCallback, Verified
 from bridge.providers.telnyx import TelnyxProvider, TelnyxSettings

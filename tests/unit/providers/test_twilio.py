@@ -15,9 +15,9 @@ from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from bridge.clock import FixedClock
-from bridge.envelope import Envelope
 from bridge.errors import MalformedCallbackError, VerificationError
 from bridge.events import DeliveryReceipt, EventType, InboundMessage, Status
+from bridge.kafka.envelope import Envelope
 from bridge.providers.base import FORM, JSON, Outgoing, RawCallback
 from bridge.providers.twilio import EMPTY_TWIML, STATUSES, TwilioProvider, TwilioSettings, TwilioVerified
 from bridge.providers.twilio_signature import body_hash, signature, url_variants

@@ -15,12 +15,12 @@ from hypothesis import strategies as st
 from prometheus_client import CollectorRegistry
 from pydantic import ValidationError
 
-from bridge.app import create_app
 from bridge.clock import FixedClock
 from bridge.config import parse as parse_config
 from bridge.errors import CallbackError, MalformedCallbackError, VerificationError
 from bridge.events import DeliveryReceipt, InboundMessage, Status
-from bridge.lifecycle import Lifecycle
+from bridge.http.app import create_app
+from bridge.http.lifecycle import Lifecycle
 from bridge.providers.base import FORM, JSON, RawCallback
 from bridge.providers.vonage import UnsignedMessagesError, VonageProvider, VonageSettings, VonageVerified
 from bridge.providers.vonage_events import ERR_CODES, MESSAGES_STATUS, SMS_STATUS
@@ -538,8 +538,8 @@ def test_authentic_but_unusable_messages_callbacks_are_malformed(provider: Check
 
 
 def test_every_sample_event_makes_a_valid_record(provider: Checked) -> None:
-    from bridge.envelope import Envelope
     from bridge.events import EventType
+    from bridge.kafka.envelope import Envelope
 
     envelope = Envelope("/sms/vonage/a1b2c3d", {t: t.value for t in EventType})
     for callback in (sms_get(signed(DR)), sms_form(signed(INBOUND)), messages(STATUS_BODY), messages(MO_BODY, jti="2")):

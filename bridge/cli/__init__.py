@@ -1,0 +1,1 @@
+"""The `sms-bridge` command and its subcommands: serve, check-config, dev, send, tail, redrive."""

@@ -1,0 +1,1 @@
+"""The HTTP side: app assembly, the intake, the endpoint, shared guards, deadlines, health and drain."""

@@ -1,0 +1,131 @@
+"""The ASGI application: routes, lifespan and the objects they share, all passed in."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+
+from prometheus_client import CollectorRegistry
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.responses import JSONResponse
+from starlette.routing import BaseRoute, Route
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from bridge.clock import Clock
+from bridge.config import Settings
+from bridge.http.accepted_log import AcceptedLog
+from bridge.http.deadlines import Deadlines
+from bridge.http.endpoint import CallbackEndpoint
+from bridge.http.health import Health
+from bridge.http.intake import request_id
+from bridge.http.lifecycle import Lifecycle
+from bridge.kafka.envelope import Envelope
+from bridge.kafka.publisher import Publisher
+from bridge.metrics import NO_ACCOUNT, BridgeMetrics
+from bridge.providers import build
+
+
+def create_app(
+    settings: Settings,
+    publisher: Publisher,
+    registry: CollectorRegistry,
+    clock: Clock,
+    lifecycle: Lifecycle | None = None,
+) -> Starlette:
+    """The bridge as a Starlette app. Nothing global: every dependency comes in here."""
+    lifecycle = lifecycle or Lifecycle()
+    metrics = BridgeMetrics(registry)
+    health = Health(publisher, lifecycle)
+    topics = settings.kafka.topics.by_type()
+    endpoints: dict[str, CallbackEndpoint] = {}
+    accepted_log = AcceptedLog(logging.getLogger("bridge.http.endpoint"))
+    deadlines = Deadlines()
+    for instance in settings.providers:
+        provider = build(instance, clock)
+        metrics.add_instance(provider.kind, instance.name, topics=topics)
+        envelope = Envelope(instance.cloudevents_source, topics, settings.kafka.type_prefix)
+        endpoint = CallbackEndpoint(
+            provider, envelope, publisher, metrics, clock, lifecycle, settings, accepted_log, deadlines
+        )
+        endpoints[instance.path] = endpoint
+        metrics.watch_replays(provider.kind, instance.name, endpoint.guard.replays)
+
+    metrics.watch_health(ready=lambda: health.ready, connected=lambda: publisher.ready)
+    metrics.watch_in_flight(lambda: lifecycle.in_flight)
+
+    routes: list[BaseRoute] = [
+        Route("/livez", health.livez, methods=["GET", "HEAD"]),
+        Route("/readyz", health.readyz, methods=["GET", "HEAD"]),
+        Route("/metrics", metrics.asgi(), methods=["GET"]),
+    ]
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        await publisher.start()
+        try:
+            yield
+        finally:
+            lifecycle.draining = True
+            await publisher.stop()
+            accepted_log.flush()
+
+    middleware = [Middleware(CallbackRouter, endpoints=endpoints)]
+    app = Starlette(routes=routes, middleware=middleware, lifespan=lifespan)
+    app.router.default = NotFound(metrics)
+    return app
+
+
+class CallbackRouter:
+    """Sends `<path>` and `<path>/<token>` of each instance straight to its endpoint: a dict
+    lookup instead of regex routes and exception middleware (the endpoints turn every error
+    into a reply themselves). Everything else goes on to the app's router, its replies with an
+    `X-Request-Id` too."""
+
+    def __init__(self, app: ASGIApp, endpoints: dict[str, CallbackEndpoint]) -> None:
+        self.app = app
+        self.endpoints = endpoints
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            path: str = scope["path"]
+            endpoint = self.endpoints.get(path)
+            if endpoint is not None:
+                await endpoint(scope, receive, send)
+                return
+            head, _, token = path.rpartition("/")
+            endpoint = self.endpoints.get(head)
+            if endpoint is not None and token:
+                scope["path_params"] = {"token": token}
+                await endpoint(scope, receive, send)
+                return
+            await self.app(scope, receive, _with_request_id(send, scope))
+            return
+        await self.app(scope, receive, send)
+
+
+def _with_request_id(send: Send, scope: Scope) -> Send:
+    given = next((v.decode("latin-1") for k, v in scope["headers"] if k.lower() == b"x-request-id"), None)
+    header = (b"x-request-id", request_id(given).encode("latin-1", "replace"))
+
+    async def sending(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            message["headers"] = [*message.get("headers", []), header]
+        await send(message)
+
+    return sending
+
+
+class NotFound:
+    """Unknown paths: a JSON 404, counted, and never echoing the path (it may hold a token)."""
+
+    def __init__(self, metrics: BridgeMetrics) -> None:
+        self._metrics = metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            return
+        self._metrics.callback_rejected(NO_ACCOUNT, NO_ACCOUNT, "not_found")
+        response = JSONResponse({"error": "not_found"}, status_code=404)
+        await response(scope, receive, send)

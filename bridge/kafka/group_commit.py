@@ -1,0 +1,164 @@
+"""Group commit: the records of callbacks that arrive together go to Kafka in one batch per partition.
+
+aiokafka's send() does per-record Python work (metadata lookup, serialisation, a future per
+record). Here a callback's records join the partition's open group; the partition's writer
+takes whatever has gathered, appends it to as few batches as fit (aiokafka's create_batch /
+send_batch) and hands them to the producer. Nothing waits to batch (linger stays 0): a group
+closes as soon as its writer gets to it, and while one is being handed over, the next gathers.
+Records go to partitions as Kafka's default partitioner would put them (murmur2 of the key), and
+a partition's groups are sent in order, so records with one key stay in order.
+
+A callback's success still means every one of its records was acknowledged (acks=all): it
+waits on the outcome of each group that holds one of its records. A failed batch fails exactly
+the callbacks whose records were in its group; a group not acknowledged within the produce
+deadline fails with TimeoutError (one timer per group, not per callback).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import struct
+from collections.abc import Sequence
+from typing import Any, Final
+
+from bridge.kafka.envelope import KafkaRecord
+
+_M: Final = 0x5BD1E995
+
+
+def murmur2(key: bytes) -> int:
+    """Kafka's murmur2 of a record key, as the Java client and aiokafka's DefaultPartitioner compute
+    it (equal to aiokafka.partitioner.murmur2, a test checks), reading the key's words with one
+    struct call instead of byte by byte: ~2x faster, and it runs for every record."""
+    length = len(key)
+    h = 0x9747B28C ^ length
+    words = length >> 2
+    if words:
+        for k in struct.unpack_from(f"<{words}I", key):
+            k = (k * _M) & 0xFFFFFFFF
+            k ^= k >> 24
+            h = ((h * _M) & 0xFFFFFFFF) ^ ((k * _M) & 0xFFFFFFFF)
+    tail = length & 3
+    if tail:
+        base = length & ~3
+        if tail >= 3:
+            h ^= key[base + 2] << 16
+        if tail >= 2:
+            h ^= key[base + 1] << 8
+        h = ((h ^ key[base]) * _M) & 0xFFFFFFFF
+    h ^= h >> 13
+    h = (h * _M) & 0xFFFFFFFF
+    return h ^ (h >> 15)
+
+
+def partition_of(key: bytes, partitions: list[int]) -> int:
+    """The partition Kafka's default partitioner gives `key` (every record of the bridge has a key)."""
+    return partitions[(murmur2(key) & 0x7FFFFFFF) % len(partitions)]
+
+
+class _Group:
+    """Records gathered for one partition, and the outcome every callback with a record in it awaits:
+    acknowledged, failed, or TimeoutError once the produce deadline passes (one timer per group)."""
+
+    __slots__ = ("done", "records")
+
+    def __init__(self, timeout: float) -> None:
+        self.records: list[KafkaRecord] = []
+        loop = asyncio.get_running_loop()
+        self.done: asyncio.Future[None] = loop.create_future()
+        deadline = loop.call_later(timeout, _settle, self.done, TimeoutError())
+
+        def settled(done: asyncio.Future[None]) -> None:
+            deadline.cancel()
+            _retrieve(done)  # read even when every waiter gave up (its own deadline passed)
+
+        self.done.add_done_callback(settled)
+
+
+class GroupCommit:
+    """Gathers records per partition of one aiokafka producer and writes each partition's groups in turn."""
+
+    def __init__(self, producer: Any, timeout: float) -> None:
+        self._producer = producer
+        self._timeout = timeout
+        self._open: dict[tuple[str, int], _Group] = {}
+        self._writers: dict[tuple[str, int], asyncio.Task[None]] = {}
+        self._partitions: dict[str, list[int]] = {}
+
+    async def send(self, records: Sequence[KafkaRecord]) -> list[asyncio.Future[None]]:
+        """Add the records to their partitions' open groups; the groups' outcomes, to await."""
+        outcomes: list[asyncio.Future[None]] = []
+        for record in records:
+            partitions = self._partitions.get(record.topic)
+            if partitions is None:
+                partitions = sorted(await self._producer.partitions_for(record.topic))
+                self._partitions[record.topic] = partitions
+            tp = (record.topic, partition_of(record.key, partitions))
+            group = self._open.get(tp)
+            if group is None:
+                group = self._open[tp] = _Group(self._timeout)
+                if tp not in self._writers:
+                    self._writers[tp] = asyncio.create_task(self._write(tp))
+            group.records.append(record)
+            if not outcomes or outcomes[-1] is not group.done:
+                outcomes.append(group.done)
+        return outcomes
+
+    def forget_partitions(self) -> None:
+        """Look partitions up again (after a metadata change, e.g. a topic gained partitions)."""
+        self._partitions.clear()
+
+    async def _write(self, tp: tuple[str, int]) -> None:
+        """Hand this partition's groups to the producer one after the other, until none is open."""
+        try:
+            while (group := self._open.pop(tp, None)) is not None:
+                try:
+                    acked = [await self._producer.send_batch(b, tp[0], partition=tp[1])
+                             for b in self._batches(group.records)]
+                except Exception as error:  # the callbacks waiting on this group get it
+                    _settle(group.done, error)
+                    continue
+                _when_all(acked, group.done)
+        finally:
+            self._writers.pop(tp, None)
+
+    def _batches(self, records: list[KafkaRecord]) -> list[Any]:
+        batches = [self._producer.create_batch()]
+        for record in records:
+            headers = list(record.headers)
+            if batches[-1].append(key=record.key, value=record.value, timestamp=None, headers=headers) is None:
+                batches.append(self._producer.create_batch())  # full: the record opens the next batch
+                if batches[-1].append(key=record.key, value=record.value, timestamp=None, headers=headers) is None:
+                    raise ValueError("a record larger than kafka.max_batch_bytes")
+        return batches
+
+
+def _when_all(acked: list[asyncio.Future[Any]], done: asyncio.Future[None]) -> None:
+    """Settle `done` when every batch is acknowledged, or with the first batch's error."""
+    left = [len(acked)]
+
+    def one(batch: asyncio.Future[Any]) -> None:
+        error = batch.exception() if not batch.cancelled() else asyncio.CancelledError()
+        if error is not None:
+            _settle(done, error)
+            return
+        left[0] -= 1
+        if left[0] == 0:
+            _settle(done, None)
+
+    for batch in acked:
+        batch.add_done_callback(one)
+
+
+def _retrieve(done: asyncio.Future[None]) -> None:
+    if not done.cancelled():
+        done.exception()
+
+
+def _settle(done: asyncio.Future[None], error: BaseException | None) -> None:
+    if done.done():
+        return
+    if error is None:
+        done.set_result(None)
+    else:
+        done.set_exception(error)

@@ -1,0 +1,224 @@
+"""Publishing records to Kafka: the bridge's one producer (the only module that creates one)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Sequence
+from typing import Any, Final, Protocol
+
+from aiokafka import AIOKafkaProducer  # type: ignore[import-untyped]
+from aiokafka.errors import (  # type: ignore[import-untyped]
+    KafkaConnectionError,
+    KafkaError,
+    KafkaTimeoutError,
+    NodeNotReadyError,
+)
+from aiokafka.helpers import create_ssl_context  # type: ignore[import-untyped]
+
+from bridge.errors import PublishError
+from bridge.kafka.envelope import KafkaRecord
+from bridge.kafka.group_commit import GroupCommit
+from bridge.kafka.settings import KafkaSettings
+
+log = logging.getLogger(__name__)
+
+PROBE_INTERVAL_SECONDS: Final = 2.0
+DOWN_PROBE_INTERVAL_SECONDS: Final = 0.5  # while disconnected: notice the broker's return quickly
+STALE_AFTER_SECONDS: Final = 10.0
+RECONNECT_BACKOFF_SECONDS: Final = (0.2, 0.5, 1.0, 2.0, 5.0)
+
+
+class Publisher(Protocol):
+    """Writes records to Kafka.
+
+    publish() returns only when Kafka has acknowledged every record it was given (acks=all);
+    otherwise it raises PublishError, and the caller may assume nothing about which records,
+    if any, were stored (a retry writes them again with the same event ids). It raises
+    nothing else. `deadline`, when given, is the event loop's time (loop.time()) by which the
+    caller needs the answer: a spooling publisher shortens its budget to answer in time; a
+    publisher may ignore it. `ready` is true when the producer is connected and the broker answered
+    recently; `accepting` is true when publish() can store records now (for a Kafka-only
+    publisher the same as `ready`; a spooling one also while its spool has room). stop()
+    flushes what is in flight, then closes.
+    """
+
+    @property
+    def ready(self) -> bool: ...
+
+    @property
+    def accepting(self) -> bool: ...
+
+    async def start(self) -> None: ...
+
+    async def stop(self) -> None: ...
+
+    async def publish(self, records: Sequence[KafkaRecord], *, deadline: float | None = None) -> None: ...
+
+
+def producer_options(settings: KafkaSettings) -> dict[str, Any]:
+    """aiokafka producer options from the settings (acks=all, always)."""
+    options: dict[str, Any] = {
+        "bootstrap_servers": list(settings.bootstrap_servers),
+        "client_id": settings.client_id,
+        "acks": "all",
+        "enable_idempotence": settings.enable_idempotence,
+        "linger_ms": settings.linger_ms,
+        "max_batch_size": settings.max_batch_bytes,
+        "max_request_size": max(settings.max_batch_bytes, 2 * 1024 * 1024),
+        "compression_type": settings.compression_type,
+        "request_timeout_ms": max(1000, int(settings.produce_timeout_seconds * 1000)),
+        "security_protocol": settings.security_protocol,
+    }
+    if settings.security_protocol in ("SSL", "SASL_SSL"):
+        context = create_ssl_context(
+            cafile=settings.ssl_cafile, certfile=settings.ssl_certfile, keyfile=settings.ssl_keyfile
+        )
+        context.check_hostname = settings.ssl_check_hostname
+        options["ssl_context"] = context
+    if settings.security_protocol.startswith("SASL_"):
+        options["sasl_mechanism"] = settings.sasl_mechanism
+        options["sasl_plain_username"] = settings.sasl_username
+        options["sasl_plain_password"] = settings.sasl_password.reveal() if settings.sasl_password else None
+    return options
+
+
+class KafkaPublisher:
+    """A Publisher on aiokafka that connects in the background and keeps probing the broker.
+
+    When the broker is known to be unreachable (a probe failed, or a write failed for want of a
+    connection), publish() raises PublishError("not_connected") at once instead of waiting for
+    the produce deadline, until a probe succeeds again. Connection state changes are logged
+    once each (`kafka_connected`, `kafka_disconnected`, `kafka_reconnected`).
+    """
+
+    def __init__(self, settings: KafkaSettings) -> None:
+        self._settings = settings
+        self._deadline = settings.produce_timeout_seconds
+        self._producer: Any = None
+        self._task: asyncio.Task[None] | None = None
+        self._last_ok = 0.0
+        self._stopping = False
+        self._connected = asyncio.Event()
+        self._down_since: float | None = None  # monotonic time of the failure that made it known down
+        self._kick = asyncio.Event()  # wakes the probe at once after a failed write
+        self._group: GroupCommit | None = None
+
+    @property
+    def ready(self) -> bool:
+        return (
+            self._producer is not None
+            and self._down_since is None
+            and time.monotonic() - self._last_ok < STALE_AFTER_SECONDS
+        )
+
+    @property
+    def accepting(self) -> bool:
+        return self.ready
+
+    async def start(self) -> None:
+        """Start connecting; returns at once. The first connection is awaited up to a second."""
+        self._task = asyncio.create_task(self._run(), name="kafka-publisher")
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._connected.wait(), 1.0)
+
+    async def _run(self) -> None:
+        attempt = 0
+        while not self._stopping:
+            producer = AIOKafkaProducer(**producer_options(self._settings))
+            try:
+                await producer.start()
+            except (KafkaError, OSError) as exc:
+                await _close_quietly(producer)
+                delay = RECONNECT_BACKOFF_SECONDS[min(attempt, len(RECONNECT_BACKOFF_SECONDS) - 1)]
+                attempt += 1
+                if attempt == 1:  # once: the retries that follow are the same story
+                    log.warning(
+                        "kafka connect failed, retrying",
+                        extra={"event": "kafka_connect_failed", "error": type(exc).__name__},
+                    )
+                await asyncio.sleep(delay)
+                continue
+            self._producer = producer
+            self._group = GroupCommit(producer, self._deadline)
+            self._last_ok = time.monotonic()
+            self._connected.set()
+            log.info("kafka producer connected", extra={"event": "kafka_connected", "attempts": attempt + 1})
+            break
+        while not self._stopping:
+            interval = PROBE_INTERVAL_SECONDS if self._down_since is None else DOWN_PROBE_INTERVAL_SECONDS
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._kick.wait(), interval)
+            self._kick.clear()
+            try:
+                async with asyncio.timeout(PROBE_INTERVAL_SECONDS * 2):
+                    await self._producer.client.fetch_all_metadata()
+            except (KafkaError, OSError, TimeoutError) as exc:
+                self._mark_down(f"probe: {type(exc).__name__}")
+            else:
+                self._mark_up()
+                if self._group is not None:
+                    self._group.forget_partitions()  # partitions_for() again: a topic may have grown
+
+    def _mark_down(self, cause: str) -> None:
+        if self._down_since is None:
+            self._down_since = time.monotonic()
+            self._kick.set()
+            log.warning("kafka connection lost", extra={"event": "kafka_disconnected", "cause": cause})
+
+    def _mark_up(self) -> None:
+        self._last_ok = time.monotonic()
+        if self._down_since is not None:
+            down_for = round(self._last_ok - self._down_since, 1)
+            self._down_since = None
+            log.info("kafka connection restored", extra={"event": "kafka_reconnected", "down_seconds": down_for})
+
+    async def stop(self) -> None:
+        """Flush what is in flight, then close the producer."""
+        self._stopping = True
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        if self._producer is not None:
+            producer, self._producer = self._producer, None
+            with contextlib.suppress(KafkaError, OSError, TimeoutError):
+                async with asyncio.timeout(self._deadline):
+                    await producer.flush()
+            await _close_quietly(producer)
+
+    async def publish(self, records: Sequence[KafkaRecord], *, deadline: float | None = None) -> None:
+        """`deadline` is not used: the produce deadline decides, and the caller's own timeout may cut it."""
+        group = self._group
+        if group is None or self._down_since is not None:
+            raise PublishError("not_connected", "Kafka producer is not connected")
+        try:
+            outcomes = await group.send(records)  # each outcome times out at the produce deadline
+            if len(outcomes) == 1:
+                await asyncio.shield(outcomes[0])  # shared with other callbacks: never cancel it
+            else:
+                await asyncio.gather(*(asyncio.shield(o) for o in outcomes))
+        except TimeoutError as exc:
+            self._mark_down("write: no acknowledgement within the produce deadline")
+            raise PublishError("timeout", "Kafka did not acknowledge within the produce deadline") from exc
+        except KafkaTimeoutError as exc:
+            self._mark_down("write: request timed out")
+            raise PublishError("timeout", "Kafka request timed out") from exc
+        except (KafkaConnectionError, NodeNotReadyError) as exc:
+            self._mark_down(f"write: {type(exc).__name__}")
+            raise PublishError("not_connected", f"Kafka connection failed: {type(exc).__name__}") from exc
+        except KafkaError as exc:
+            raise PublishError(
+                "broker_error",
+                f"Kafka refused the write: {type(exc).__name__}",
+                retriable=bool(getattr(exc, "retriable", True)),
+            ) from exc
+        self._last_ok = time.monotonic()
+
+
+async def _close_quietly(producer: Any) -> None:
+    with contextlib.suppress(KafkaError, OSError, TimeoutError, RuntimeError):
+        async with asyncio.timeout(5.0):
+            await producer.stop()
