@@ -23,6 +23,7 @@ VerificationReason = Literal[
     "stale_timestamp",
     "replay",
     "source_not_allowed",
+    "key_unavailable",
 ]
 MalformedReason = Literal[
     "invalid_utf8",

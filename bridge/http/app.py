@@ -21,6 +21,7 @@ from bridge.http.endpoint import CallbackEndpoint
 from bridge.http.health import Health
 from bridge.http.intake import request_id
 from bridge.http.lifecycle import Lifecycle
+from bridge.http.outbound import HttpsFetcher
 from bridge.kafka.envelope import Envelope
 from bridge.kafka.publisher import Publisher
 from bridge.metrics import NO_ACCOUNT, BridgeMetrics
@@ -42,12 +43,13 @@ def create_app(
     endpoints: dict[str, CallbackEndpoint] = {}
     accepted_log = AcceptedLog(logging.getLogger("bridge.http.endpoint"))
     deadlines = Deadlines()
+    fetch = HttpsFetcher()
     for instance in settings.providers:
         provider = build(instance, clock)
         metrics.add_instance(provider.kind, instance.name, topics=topics)
         envelope = Envelope(instance.cloudevents_source, topics, settings.kafka.type_prefix)
         endpoint = CallbackEndpoint(
-            provider, envelope, publisher, metrics, clock, lifecycle, settings, accepted_log, deadlines
+            provider, envelope, publisher, metrics, clock, lifecycle, settings, accepted_log, deadlines, fetch
         )
         endpoints[instance.path] = endpoint
         metrics.watch_replays(provider.kind, instance.name, endpoint.guard.replays)

@@ -40,7 +40,7 @@ from bridge.kafka.envelope import Envelope, KafkaRecord, valid_traceparent
 from bridge.kafka.publisher import Publisher
 from bridge.metrics import BridgeMetrics, Outcome
 from bridge.providers import AnyProvider
-from bridge.providers.base import BadReport, BodyKind, Reply, Verified
+from bridge.providers.base import BadReport, BodyKind, Fetch, Handshake, Reply, Verified
 from bridge.redact import mask_phone
 
 log = logging.getLogger(__name__)
@@ -72,7 +72,9 @@ class CallbackEndpoint:
         settings: Settings,
         accepted_log: AcceptedLog,
         deadlines: Deadlines,
+        fetch: Fetch,
     ) -> None:
+        self.fetch = fetch
         self.provider = provider
         self.accepted_log = accepted_log
         self.deadlines = deadlines
@@ -104,8 +106,12 @@ class CallbackEndpoint:
         reason: str | None = None
         stored: Stored | None = None
         try:
-            stored = await self._handle(scope, receive, headers, request_id)
-            outcome, reply = "accepted", self.provider.accepted(stored.verified)
+            handled = await self._handle(scope, receive, headers, request_id)
+            if isinstance(handled, Handshake):
+                outcome, reply = "accepted", handled.reply
+            else:
+                stored = handled
+                outcome, reply = "accepted", self.provider.accepted(stored.verified)
         except CallbackError as error:
             reason = error.reason
             if isinstance(error, MalformedCallbackError):
@@ -139,7 +145,9 @@ class CallbackEndpoint:
             })
         await send_reply(send, reply, request_id)
 
-    async def _handle(self, scope: Scope, receive: Receive, headers: dict[str, str], request_id: str) -> Stored:
+    async def _handle(
+        self, scope: Scope, receive: Receive, headers: dict[str, str], request_id: str
+    ) -> Stored | Handshake:
         method: str = scope["method"]
         if method not in self.provider.methods:
             raise RequestError("method_not_allowed", f"method must be {self.allow}", status=405)
@@ -190,7 +198,7 @@ class CallbackEndpoint:
         body_kind: BodyKind | None,
         request_id: str,
         reply_by: float,
-    ) -> Stored:
+    ) -> Stored | Handshake:
         received_at = self.clock.now()
         peer = scope.get("client")
         peer_address = peer[0] if peer else None
@@ -219,8 +227,18 @@ class CallbackEndpoint:
             token=scope.get("path_params", {}).get("token"),
             query=decode_params(query_string, "query string") if query_string else (),
         )
+        await self.provider.prepare(raw, self.fetch)
         verified = self.provider.verify(raw)
         self.guard.check(verified)
+        handshake = self.provider.handshake(verified)
+        if handshake is not None:
+            try:
+                if handshake.confirm_url is not None:
+                    await self.fetch(handshake.confirm_url)
+            except BaseException:
+                self.guard.release(verified)  # not confirmed: the provider's retry must be accepted
+                raise
+            return handshake
         try:
             return await self._store(verified, request_id, reply_by)
         except CallbackError:

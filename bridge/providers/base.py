@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Annotated, Any, ClassVar, Final, Literal, Protocol, TypeVar
@@ -146,6 +146,22 @@ class Reply:
 
 
 @dataclass(frozen=True, slots=True)
+class Handshake:
+    """The answer to a verified control callback that carries no event (an SNS SubscriptionConfirmation,
+    an Event Grid validation event or CloudEvents OPTIONS request): `reply` goes back, nothing is
+    published. `confirm_url`, when given, is fetched (GET) by the bridge before it replies, as SNS
+    asks; the kind has already checked that the URL is one its provider serves."""
+
+    reply: Reply
+    confirm_url: str | None = None
+
+
+Fetch = Callable[[str], Awaitable[bytes]]
+"""An HTTPS GET of a URL the kind has checked, its body or VerificationError: the only outbound I/O a kind
+may ask for (signing certificates, JWKS, subscription confirmations), passed in by the endpoint."""
+
+
+@dataclass(frozen=True, slots=True)
 class Outgoing:
     """A provider callback ready to send (`send`, `dev`, tests, benchmark): what the provider would post."""
 
@@ -215,6 +231,17 @@ class Provider(Protocol[S, V]):
 
     def sign(self, url: str, body: bytes, sample: str, now: float) -> Outgoing: ...
 
+    async def prepare(self, callback: RawCallback, fetch: Fetch) -> None:
+        """Before verify(): fetch (and cache) key material that the callback names and that lives elsewhere
+        (an SNS signing certificate, an Entra ID JWKS). The default needs nothing. May raise only
+        VerificationError."""
+        return None
+
+    def handshake(self, verified: V) -> Handshake | None:
+        """A verified control callback's answer (subscription confirmation or validation), or None for a
+        callback that carries events (the default)."""
+        return None
+
     def signs_time(self) -> bool:
         """Whether this instance's callbacks carry a signed time (then the endpoint requires one):
         the kind's `timestamped`, unless an instance's settings choose a scheme without one."""
@@ -231,6 +258,8 @@ __all__ = [
     "JSON",
     "BadReport",
     "BodyKind",
+    "Fetch",
+    "Handshake",
     "InstanceSettings",
     "Outgoing",
     "Parsed",
