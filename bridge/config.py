@@ -18,9 +18,10 @@ from bridge.http.settings import ServerSettings
 from bridge.kafka.settings import KafkaSettings
 from bridge.providers import PROVIDERS
 from bridge.providers.base import InstanceSettings, StrictModel
-from bridge.spool.settings import SpoolSettings
+from bridge.spool.settings import COMMIT_RESERVE_SECONDS, SpoolSettings
 
 RESERVED_PATHS: Final = ("/livez", "/readyz", "/metrics")  # the app's own routes (app.py)
+MIN_REPLY_WORK_SECONDS: Final = 0.05  # the least an instance's reply deadline must leave for the work itself
 
 _SUBSTITUTION = re.compile(r"\$\{([^}]*)\}")
 _VARIABLE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -66,7 +67,28 @@ class Settings(StrictModel):
             raise ValueError("kafka.produce_timeout_seconds must be shorter than server.reply_deadline_seconds")
         if self.server.body_timeout_seconds >= self.server.reply_deadline_seconds:
             raise ValueError("server.body_timeout_seconds must be shorter than server.reply_deadline_seconds")
+        resolved = tuple(
+            p if p.reply_deadline_seconds is not None
+            else p.model_copy(update={"reply_deadline_seconds": self.server.reply_deadline_seconds})
+            for p in self.providers
+        )
+        object.__setattr__(self, "providers", resolved)  # frozen: resolved once, here, while loading
         return self
+
+    def timing_problems(self) -> list[tuple[str, str]]:
+        """Each instance's effective reply deadline held against the timeouts that run inside it: one problem
+        per instance and rule. The produce and body timeouts may be longer (a provider that wants its answer
+        fast, like Alibaba, gets it: the wait is cut at the deadline); what cannot fit is refused."""
+        problems: list[tuple[str, str]] = []
+        for index, instance in enumerate(self.providers):
+            deadline = instance.reply_deadline
+            where = f"providers[{index}].reply_deadline_seconds"
+            if deadline <= MIN_REPLY_WORK_SECONDS:
+                problems.append((where, f"must be longer than {MIN_REPLY_WORK_SECONDS} s (verify, parse, store)"))
+            if self.spool is not None and deadline <= COMMIT_RESERVE_SECONDS + MIN_REPLY_WORK_SECONDS:
+                problems.append((where, f"must leave the spool its {COMMIT_RESERVE_SECONDS} s commit reserve "
+                                        f"beyond {MIN_REPLY_WORK_SECONDS} s of work (spool is on)"))
+        return problems
 
 
 def instance_model(item: Any) -> type[InstanceSettings]:
@@ -136,6 +158,8 @@ def validate(document: dict[str, Any], environ: Mapping[str, str], *, base_dir: 
         if path in unset or _counted_short(kind, loc, failed) or (kind == "missing" and loc in suggested):
             continue  # one problem per cause: a misspelt required key is not also "Field required"
         problems.append((path, message))
+    if settings is not None:
+        problems.extend(settings.timing_problems())
     if problems or settings is None:
         raise ConfigError(sorted(set(problems)))  # one ${VAR} unset twice in a value is one problem
     return settings

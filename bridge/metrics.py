@@ -12,11 +12,10 @@ from prometheus_client.registry import Collector
 from starlette.types import Message, Receive, Scope, Send
 
 from bridge import __version__
-from bridge.errors import MalformedReason, PublishReason, Reason, RequestReason, VerificationReason
+from bridge.errors import MalformedReason, Outcome, PublishReason, Reason, RequestReason, VerificationReason
 from bridge.events import EventType, Status
 
 PREFIX: Final = "sms_bridge"
-Outcome = Literal["accepted", "rejected", "dead_lettered", "failed"]
 PublishOutcome = Literal["ok", "failed"]
 PublishFailure = PublishReason
 

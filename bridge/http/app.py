@@ -18,10 +18,12 @@ from bridge.config import Settings
 from bridge.http.accepted_log import AcceptedLog
 from bridge.http.deadlines import Deadlines
 from bridge.http.endpoint import CallbackEndpoint
+from bridge.http.guard import Guard
 from bridge.http.health import Health
-from bridge.http.intake import request_id
+from bridge.http.intake import Intake, request_id
 from bridge.http.lifecycle import Lifecycle
 from bridge.http.outbound import HttpsFetcher
+from bridge.http.pipeline import Pipeline
 from bridge.kafka.envelope import Envelope
 from bridge.kafka.publisher import Publisher
 from bridge.metrics import NO_ACCOUNT, BridgeMetrics
@@ -40,19 +42,26 @@ def create_app(
     metrics = BridgeMetrics(registry)
     health = Health(publisher, lifecycle)
     topics = settings.kafka.topics.by_type()
-    endpoints: dict[str, CallbackEndpoint] = {}
     accepted_log = AcceptedLog(logging.getLogger("bridge.http.endpoint"))
     deadlines = Deadlines()
     fetch = HttpsFetcher()
+    endpoints: dict[str, CallbackEndpoint] = {}
     for instance in settings.providers:
         provider = build(instance, clock)
         metrics.add_instance(provider.kind, instance.name, topics=topics)
-        envelope = Envelope(instance.cloudevents_source, topics, settings.kafka.type_prefix)
-        endpoint = CallbackEndpoint(
-            provider, envelope, publisher, metrics, clock, lifecycle, settings, accepted_log, deadlines, fetch
+        guard = Guard(instance, clock, timestamped=provider.signs_time())
+        metrics.watch_replays(provider.kind, instance.name, guard.replays)
+        pipeline = Pipeline(
+            provider, Envelope(instance.cloudevents_source, topics, settings.kafka.type_prefix), guard, publisher,
+            metrics, clock, dead_letter_topic=settings.kafka.topics.dead_letter, fetch=fetch,
         )
-        endpoints[instance.path] = endpoint
-        metrics.watch_replays(provider.kind, instance.name, endpoint.guard.replays)
+        intake = Intake(instance, methods=provider.methods, media_types=provider.media_types,
+                        server=settings.server, lifecycle=lifecycle, clock=clock)
+        endpoints[instance.path] = CallbackEndpoint(
+            intake, pipeline, reply_deadline=instance.reply_deadline,
+            body_timeout=min(settings.server.body_timeout_seconds, instance.reply_deadline),
+            lifecycle=lifecycle, deadlines=deadlines, metrics=metrics, accepted_log=accepted_log,
+        )
 
     metrics.watch_health(ready=lambda: health.ready, connected=lambda: publisher.ready)
     metrics.watch_in_flight(lambda: lifecycle.in_flight)

@@ -3,11 +3,26 @@ source allowlist, freshness window and replay reservation."""
 
 from __future__ import annotations
 
+import ipaddress
+from collections.abc import Sequence
+
 from bridge.clock import Clock
 from bridge.errors import VerificationError
-from bridge.http.intake import in_networks
 from bridge.http.replay_cache import ReplayCache
 from bridge.providers.base import InstanceSettings, Verified
+
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+def in_networks(address: str | None, networks: Sequence[IPNetwork]) -> bool:
+    """True when `address` is an IP address inside one of `networks`."""
+    if address is None:
+        return False
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    return any(ip in net for net in networks)
 
 
 class Guard:

@@ -1,8 +1,8 @@
-"""The callback on the wire: headers, body, the caller's address, the public URL, query and form; the reply."""
+"""The callback on the wire: one instance's intake (a request in, its RawCallback out, in one call) and the
+pieces it is made of (headers, body, the caller's address, the public URL, query and form); the reply."""
 
 from __future__ import annotations
 
-import ipaddress
 import itertools
 import uuid
 from collections.abc import Mapping, Sequence
@@ -10,12 +10,15 @@ from datetime import datetime
 from typing import Final
 from urllib.parse import parse_qsl
 
-from starlette.types import Receive, Send
+from starlette.types import Receive, Scope, Send
 
+from bridge.clock import Clock
 from bridge.errors import RequestError
-from bridge.providers.base import BodyKind, Params, RawCallback, Reply
+from bridge.http.guard import IPNetwork, in_networks
+from bridge.http.lifecycle import Lifecycle
+from bridge.http.settings import ServerSettings
+from bridge.providers.base import BodyKind, InstanceSettings, Params, RawCallback, Reply
 
-IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 _RUN_ID: Final = uuid.uuid4().hex[:12]  # request ids: this process's random prefix and a counter
 _REQUEST_NUMBER: Final = itertools.count(1)
 
@@ -37,17 +40,6 @@ def client_address(peer: str | None, forwarded_for: str | None, trusted: Sequenc
         if not in_networks(hop, trusted):
             return hop
     return hops[0] if hops else peer
-
-
-def in_networks(address: str | None, networks: Sequence[IPNetwork]) -> bool:
-    """True when `address` is an IP address inside one of `networks`."""
-    if address is None:
-        return False
-    try:
-        ip = ipaddress.ip_address(address)
-    except ValueError:
-        return False
-    return any(ip in net for net in networks)
 
 
 def headers_of(raw_headers: Sequence[tuple[bytes, bytes]]) -> dict[str, str]:
@@ -144,3 +136,83 @@ async def send_reply(send: Send, reply: Reply, request_id: str) -> None:
     headers.extend((k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in reply.headers.items())
     await send({"type": "http.response.start", "status": reply.status, "headers": headers})
     await send({"type": "http.response.body", "body": reply.body})
+
+
+class Intake:
+    """One instance's way in. read() refuses what cannot be taken in (method, draining, overload, media
+    type, size, a broken body) with a RequestError, else returns the RawCallback its kind verifies."""
+
+    def __init__(
+        self,
+        instance: InstanceSettings,
+        *,
+        methods: frozenset[str],
+        media_types: Mapping[str, BodyKind],
+        server: ServerSettings,
+        lifecycle: Lifecycle,
+        clock: Clock,
+    ) -> None:
+        self._methods = methods
+        self._media_types = media_types
+        self._default_media_type = next(iter(media_types))
+        self._allow = {"Allow": ", ".join(sorted(methods))}
+        self._lifecycle = lifecycle
+        self._max_in_flight = server.max_in_flight
+        self._max_body_bytes = server.max_body_bytes
+        self._trusted = server.trusted_proxies
+        self._clock = clock
+        self._path = instance.path
+        self._public_url = None if instance.public_url is None else str(instance.public_url)
+
+    async def read(self, scope: Scope, receive: Receive, headers: Mapping[str, str]) -> RawCallback:
+        """The callback as its kind sees it, its body read whole (the caller bounds the time it may take)."""
+        method: str = scope["method"]
+        if method not in self._methods:
+            raise RequestError("method_not_allowed", f"method must be {self._allow['Allow']}", status=405,
+                               headers=self._allow)
+        lifecycle = self._lifecycle
+        if lifecycle.draining:
+            raise RequestError("draining", "shutting down; retry later", status=503)
+        if lifecycle.in_flight > self._max_in_flight:
+            raise RequestError("overloaded", "too many callbacks in flight; retry later", status=503)
+        body_kind = self._body_kind(headers) if method != "GET" else None
+        body = await read_body(receive, headers, self._max_body_bytes)
+        received_at = self._clock.now()
+        peer = scope.get("client")
+        peer_address = peer[0] if peer else None
+        trusted = self._trusted
+        client = client_address(peer_address, headers.get("x-forwarded-for"), trusted)
+        query_string: bytes = scope.get("query_string", b"")
+        return raw_callback(
+            method=method,
+            url=public_url(
+                configured=self._public_url,
+                instance_path=self._path,
+                path=scope["path"],
+                query_string=query_string,
+                scheme=scope.get("scheme", "http"),
+                host=headers.get("host"),
+                headers=headers,
+                from_trusted_proxy=bool(trusted) and client != peer_address,
+            ),
+            body=body,
+            body_kind=body_kind,
+            headers=headers,
+            client=client,
+            received_at=received_at,
+            token=scope.get("path_params", {}).get("token"),
+            query=decode_params(query_string, "query string") if query_string else (),
+        )
+
+    def _body_kind(self, headers: Mapping[str, str]) -> BodyKind:
+        """The body kind the instance's kind declares for the callback's media type; 415 otherwise."""
+        declared = self._media_types
+        media_type = headers.get("content-type", self._default_media_type).split(";", 1)[0].strip().lower()
+        kind = declared.get(media_type)
+        if kind is None and media_type.endswith("+json") and "json" in declared.values():
+            kind = "json"
+        if kind is None:
+            raise RequestError(
+                "unsupported_media_type", f"content type must be one of: {', '.join(declared)}", status=415
+            )
+        return kind

@@ -190,16 +190,21 @@ class KafkaPublisher:
             await _close_quietly(producer)
 
     async def publish(self, records: Sequence[KafkaRecord], *, deadline: float | None = None) -> None:
-        """`deadline` is not used: the produce deadline decides, and the caller's own timeout may cut it."""
+        """Each group times out at the produce deadline; a caller's `deadline` that comes sooner cuts the
+        wait there (a timeout that says nothing about Kafka, so it is not marked down)."""
         group = self._group
         if group is None or self._down_since is not None:
             raise PublishError("not_connected", "Kafka producer is not connected")
         try:
             outcomes = await group.send(records)  # each outcome times out at the produce deadline
-            if len(outcomes) == 1:
+            if deadline is not None and deadline - asyncio.get_running_loop().time() < self._deadline:
+                await self._wait_until(outcomes, deadline)
+            elif len(outcomes) == 1:
                 await asyncio.shield(outcomes[0])  # shared with other callbacks: never cancel it
             else:
                 await asyncio.gather(*(asyncio.shield(o) for o in outcomes))
+        except ReplyDeadlineError as exc:
+            raise PublishError("timeout", "reply deadline passed before Kafka acknowledged") from exc
         except TimeoutError as exc:
             self._mark_down("write: no acknowledgement within the produce deadline")
             raise PublishError("timeout", "Kafka did not acknowledge within the produce deadline") from exc
@@ -216,6 +221,23 @@ class KafkaPublisher:
                 retriable=bool(getattr(exc, "retriable", True)),
             ) from exc
         self._last_ok = time.monotonic()
+
+
+    @staticmethod
+    async def _wait_until(outcomes: list[asyncio.Future[None]], deadline: float) -> None:
+        """The outcomes, or ReplyDeadlineError at the loop time `deadline` (only callers whose reply deadline
+        is shorter than the produce deadline pay for this timer)."""
+        try:
+            async with asyncio.timeout_at(deadline) as scope:
+                await asyncio.gather(*(asyncio.shield(o) for o in outcomes))
+        except TimeoutError:
+            if scope.expired():
+                raise ReplyDeadlineError from None
+            raise
+
+
+class ReplyDeadlineError(Exception):
+    """The caller's deadline passed before every record was acknowledged."""
 
 
 async def _close_quietly(producer: Any) -> None:

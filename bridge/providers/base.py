@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import AfterValidator, AnyHttpUrl, BaseModel, ConfigDict, Field, IPvAnyNetwork
 
 from bridge.clock import Clock
-from bridge.errors import CallbackError, MalformedCallbackError
+from bridge.errors import CallbackError, ConfigError, MalformedCallbackError
 from bridge.events import EventType, SmsEvent
 from bridge.phones import Phone, check_region, phone
 
@@ -71,6 +71,14 @@ class InstanceSettings(StrictModel):
     reply_deadline_seconds: Annotated[float | None, Field(gt=0, le=300)] = None
     timestamp_tolerance_seconds: Annotated[float, Field(gt=0, le=86_400)] = DEFAULT_TOLERANCE_SECONDS
     replay_cache_size: Annotated[int, Field(ge=1, le=10_000_000)] = DEFAULT_REPLAY_CAPACITY
+
+    @property
+    def reply_deadline(self) -> float:
+        """The effective reply deadline: the instance's own, else the server's, resolved once when the
+        configuration loads (bridge.config.Settings)."""
+        if self.reply_deadline_seconds is None:
+            raise ConfigError([(f"providers.{self.name}.reply_deadline_seconds", "not resolved: load via Settings")])
+        return self.reply_deadline_seconds
 
     @property
     def cloudevents_source(self) -> str:

@@ -21,12 +21,12 @@ from bridge.errors import PublishError
 from bridge.kafka.envelope import KafkaRecord
 from bridge.kafka.publisher import Publisher
 from bridge.metrics import SpoolMetrics
+from bridge.spool.settings import COMMIT_RESERVE_SECONDS
 from bridge.spool.store import Spool, SpoolError, SpoolFullError
 
 log = logging.getLogger(__name__)
 
 RETRY_BACKOFF_SECONDS: Final = (0.2, 0.5, 1.0, 2.0, 5.0)
-COMMIT_RESERVE_SECONDS: Final = 0.1  # of a caller's deadline, kept for the spool's commit
 WAIT_FOR_KAFKA_SECONDS: Final = 0.2
 
 

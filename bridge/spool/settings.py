@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Final
 
 from pydantic import BaseModel, ConfigDict, Field
+
+COMMIT_RESERVE_SECONDS: Final = 0.1
+"""Of a callback's reply deadline, kept for the spool's commit when Kafka has not answered in time."""
 
 
 class SpoolSettings(BaseModel):

@@ -1,0 +1,144 @@
+"""One instance's work on a callback it has read: source check, verify, freshness and replay, handshake,
+parse, envelope, and storage of its records and dead letters, all or nothing."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from bridge.clock import Clock
+from bridge.errors import CallbackError, MalformedCallbackError
+from bridge.events import DeliveryReceipt, SmsEvent
+from bridge.http.guard import Guard
+from bridge.kafka.dead_letters import to_dead_letter
+from bridge.kafka.envelope import Envelope, KafkaRecord, valid_traceparent
+from bridge.kafka.publisher import Publisher
+from bridge.metrics import BridgeMetrics
+from bridge.providers import AnyProvider
+from bridge.providers.base import BadReport, Fetch, Handshake, RawCallback, Verified
+
+
+@dataclass(frozen=True, slots=True)
+class Stored:
+    """What a stored callback became: its events and their records, and its dead-lettered reports."""
+
+    verified: Verified
+    events: Sequence[SmsEvent]
+    records: Sequence[KafkaRecord]
+    bad: Sequence[BadReport]
+
+
+class Pipeline:
+    """Built once per instance at assembly. handle() returns what was stored (or the answer to a control
+    callback), or raises: VerificationError (nothing stored), MalformedCallbackError (stored as a dead
+    letter), PublishError (nothing stored; a replay reservation is given back so the retry is accepted)."""
+
+    def __init__(
+        self,
+        provider: AnyProvider,
+        envelope: Envelope,
+        guard: Guard,
+        publisher: Publisher,
+        metrics: BridgeMetrics,
+        clock: Clock,
+        *,
+        dead_letter_topic: str,
+        fetch: Fetch,
+    ) -> None:
+        self.provider = provider
+        self.envelope = envelope
+        self.guard = guard
+        self.publisher = publisher
+        self.metrics = metrics
+        self.clock = clock
+        self.dead_letter_topic = dead_letter_topic
+        self.fetch = fetch
+        self.kind = provider.kind
+        self.instance = provider.settings.name
+
+    async def handle(self, raw: RawCallback, request_id: str, reply_by: float) -> Stored | Handshake:
+        self.guard.admit(raw.client)  # before verification: a disallowed caller learns nothing more
+        provider = self.provider
+        await provider.prepare(raw, self.fetch)
+        verified = provider.verify(raw)
+        self.guard.check(verified)
+        try:
+            handshake = provider.handshake(verified)
+            if handshake is not None and handshake.confirm_url is not None:
+                await self.fetch(handshake.confirm_url)
+        except BaseException:
+            self.guard.release(verified)  # not confirmed: the provider's retry must be accepted
+            raise
+        if handshake is not None:
+            return handshake
+        try:
+            return await self._store(verified, request_id, reply_by)
+        except CallbackError:
+            raise  # dead-lettered: stored, so the reservation stands
+        except BaseException:
+            self.guard.release(verified)  # not stored: the provider's retry must be accepted
+            raise
+
+    async def _store(self, verified: Verified, request_id: str, reply_by: float) -> Stored:
+        try:
+            parsed = self.provider.parse(verified)
+        except MalformedCallbackError as error:
+            await self._publish([self._dead_letter(verified, error, request_id)], reply_by)
+            self.metrics.dead_lettered(self.kind, self.instance, error.reason)
+            raise
+        traceparent = valid_traceparent(verified.raw.headers.get("traceparent"))
+        events: list[SmsEvent] = []
+        records: list[KafkaRecord] = []
+        bad: list[BadReport] = []
+        for index, item in enumerate(parsed):
+            if isinstance(item, BadReport):
+                bad.append(item)
+                continue
+            try:
+                records.append(self.envelope.to_record(item, traceparent))
+                events.append(item)
+            except MalformedCallbackError as error:  # too large even without `raw`
+                bad.append(BadReport(index, item.raw, error))
+        await self._publish([*records, *(self._dead_letter(verified, b.error, request_id, b) for b in bad)], reply_by)
+        for report in bad:
+            self.metrics.dead_lettered(self.kind, self.instance, report.error.reason)
+        now = self.clock.time()
+        for event, record in zip(events, records, strict=True):
+            status = event.status.value if isinstance(event, DeliveryReceipt) else None
+            self.metrics.event_published(
+                self.kind, self.instance, event.type.value, record.topic, status, event.region,
+                now - event.occurred_at.timestamp(),
+            )
+        if not events:  # every report dead-lettered: stored, but nothing was understood
+            raise bad[0].error if bad else MalformedCallbackError("wrong_shape", "callback carries no event")
+        return Stored(verified, events, records, bad)
+
+    async def _publish(self, records: list[KafkaRecord], reply_by: float) -> None:
+        """All of them stored (acknowledged, or spooled in time for `reply_by`), or PublishError; timed either way."""
+        started = time.perf_counter()
+        try:
+            await self.publisher.publish(records, deadline=reply_by)
+        except BaseException:
+            self.metrics.publish_done("failed", time.perf_counter() - started)
+            raise
+        self.metrics.publish_done("ok", time.perf_counter() - started)
+
+    def _dead_letter(
+        self, verified: Verified, error: MalformedCallbackError, request_id: str, report: BadReport | None = None
+    ) -> KafkaRecord:
+        raw = verified.raw
+        return to_dead_letter(
+            self.dead_letter_topic,
+            provider=self.kind,
+            instance=self.instance,
+            error=error,
+            body=raw.body,
+            headers=raw.headers,
+            received_at=raw.received_at,
+            safe_headers=self.provider.safe_headers,
+            method=raw.method,
+            query=raw.query,
+            request_id=request_id,
+            report=report,
+        )
