@@ -28,6 +28,7 @@ from bridge.kafka.envelope import Envelope
 from bridge.kafka.publisher import Publisher
 from bridge.metrics import NO_ACCOUNT, BridgeMetrics
 from bridge.providers import build
+from bridge.providers.base import Fetch
 
 
 def create_app(
@@ -36,15 +37,17 @@ def create_app(
     registry: CollectorRegistry,
     clock: Clock,
     lifecycle: Lifecycle | None = None,
+    fetch: Fetch | None = None,
 ) -> Starlette:
-    """The bridge as a Starlette app. Nothing global: every dependency comes in here."""
+    """The bridge as a Starlette app. Nothing global: every dependency comes in here (`fetch`, the
+    outbound HTTPS GET that kinds may ask for, defaults to HttpsFetcher)."""
     lifecycle = lifecycle or Lifecycle()
     metrics = BridgeMetrics(registry)
     health = Health(publisher, lifecycle)
     topics = settings.kafka.topics.by_type()
     accepted_log = AcceptedLog(logging.getLogger("bridge.http.endpoint"))
     deadlines = Deadlines()
-    fetch = HttpsFetcher()
+    fetch = fetch or HttpsFetcher()
     endpoints: dict[str, CallbackEndpoint] = {}
     for instance in settings.providers:
         provider = build(instance, clock)

@@ -442,3 +442,28 @@ def test_a_bootstrap_server_that_is_not_host_port_is_a_config_error_naming_it(se
 @pytest.mark.parametrize("server", ["127.0.0.1:9092", "kafka-0.kafka.svc:9093", "[::1]:9092", "broker:1"])
 def test_a_host_port_bootstrap_server_is_accepted(server: str) -> None:
     assert make_settings(config_dict(server)).kafka.bootstrap_servers == (server,)
+
+
+def test_each_instance_has_its_effective_reply_deadline_once_loaded() -> None:
+    document = config_dict(reply_deadline_seconds=7, body_timeout_seconds=1)
+    document["providers"][1]["reply_deadline_seconds"] = 4.5
+    settings = parse(yaml.safe_dump(document), {})
+    assert [p.reply_deadline for p in settings.providers] == [7.0, 4.5]
+    assert [p.reply_deadline_seconds for p in settings.providers] == [7.0, 4.5]
+
+
+def test_an_instance_deadline_that_leaves_no_room_is_one_problem_per_instance() -> None:
+    document = config_dict()
+    for instance in document["providers"]:
+        instance["reply_deadline_seconds"] = 0.04
+    document["spool"] = {"path": "/tmp/spool.db"}  # noqa: S108 (never opened: validation only)
+    problems = problems_of(document)
+    deadline_problems = [(path, rule) for path, rule in problems if path.endswith("reply_deadline_seconds")]
+    assert [path for path, _ in deadline_problems] == [
+        "providers[0].reply_deadline_seconds", "providers[0].reply_deadline_seconds",
+        "providers[1].reply_deadline_seconds", "providers[1].reply_deadline_seconds",
+    ]
+    assert any("commit reserve" in rule for _, rule in deadline_problems)
+    document["providers"][0]["reply_deadline_seconds"] = 0.6
+    document["providers"][1]["reply_deadline_seconds"] = 0.6
+    parse(yaml.safe_dump(document), {})  # Alibaba's 0.6 s fits, with the spool on too
