@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
+from typing import Protocol
 
 from prometheus_client import CollectorRegistry
 from starlette.applications import Starlette
@@ -14,7 +15,6 @@ from starlette.routing import BaseRoute, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from bridge.clock import Clock
-from bridge.config import Settings
 from bridge.http.accepted_log import AcceptedLog
 from bridge.http.deadlines import Deadlines
 from bridge.http.endpoint import CallbackEndpoint
@@ -24,15 +24,29 @@ from bridge.http.intake import Intake, request_id
 from bridge.http.lifecycle import Lifecycle
 from bridge.http.outbound import HttpsFetcher
 from bridge.http.pipeline import Pipeline
+from bridge.http.settings import ServerSettings
 from bridge.kafka.envelope import Envelope
 from bridge.kafka.publisher import Publisher
+from bridge.kafka.settings import KafkaSettings
 from bridge.metrics import NO_ACCOUNT, BridgeMetrics
 from bridge.providers import build
-from bridge.providers.base import Fetch
+from bridge.providers.base import Fetch, InstanceSettings
+
+
+class AppSettings(Protocol):
+    """What the app reads of the settings tree (bridge.config.Settings has it): the HTTP side, the topics
+    and each instance, whose reply deadline the configuration has resolved."""
+
+    @property
+    def server(self) -> ServerSettings: ...
+    @property
+    def kafka(self) -> KafkaSettings: ...
+    @property
+    def providers(self) -> Sequence[InstanceSettings]: ...
 
 
 def create_app(
-    settings: Settings,
+    settings: AppSettings,
     publisher: Publisher,
     registry: CollectorRegistry,
     clock: Clock,

@@ -1,5 +1,5 @@
 """The spool's file: SQLite settings, schema, the checks on opening, setting a bad file aside,
-and records to rows and back. Plain functions on a connection; the thread is spool.py's."""
+and records to rows and back. Plain functions on a connection; the thread is store.py's."""
 
 from __future__ import annotations
 
