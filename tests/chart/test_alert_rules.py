@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.chart.alert_rules import prepare, promtool, rule_test_files
+from tests.chart.alert_rules import prepare, promtool, rule_files, rule_test_files
 from tests.conftest import require_tool
 
 
@@ -20,7 +20,7 @@ def promtool_path() -> str:
 
 def test_rules_pass_promtool_check(chart: Any, promtool_path: str, tmp_path: Path) -> None:
     prepare(chart, tmp_path)
-    result = promtool(promtool_path, tmp_path, "check", "rules", "rules.yaml")
+    result = promtool(promtool_path, tmp_path, "check", "rules", *rule_files())
     assert result.returncode == 0, result.stdout + result.stderr
 
 

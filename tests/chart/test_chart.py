@@ -84,8 +84,9 @@ def test_values_schema_requires_cpu_requests_for_the_hpa(helm: Any, chart: Any) 
 
 
 def _strict_objects(node: dict[str, Any], path: str) -> Any:
-    """Every object schema with declared properties, except inside `config` (the bridge validates that)."""
-    if "properties" in node and path != "config" and not path.startswith("config."):
+    """Every object schema with declared properties, except inside `config` (the bridge validates that)
+    and `global` (shared by every subchart of a parent: it holds keys other charts read)."""
+    if "properties" in node and path not in ("config", "global") and not path.startswith("config."):
         yield path, node
     for key, child in node.get("properties", {}).items():
         yield from _strict_objects(child, f"{path}.{key}" if path else key)
@@ -144,11 +145,34 @@ def test_chart_renders_as_a_dependency_of_an_umbrella_chart(helm: Any, tmp_path:
     rendered = Rendered({k: v for k, v in files.items() if "/charts/sms-bridge/" in k})
     assert rendered.workload["metadata"]["name"] == "platform-sms-bridge"
     assert rendered.workload["spec"]["replicas"] == 3
+    assert rendered.container["image"].startswith("registry.example.com/sms-bridge:")
 
 
-def test_global_values_are_accepted_and_change_nothing(chart: Any) -> None:
+def test_global_image_registry_replaces_image_registry(chart: Any) -> None:
+    version = chart.metadata["appVersion"]
+    assert render_scenario(chart, "global").container["image"] == f"registry.example.com/sms-bridge:{version}"
+    both = {"global": {"imageRegistry": "mirror.example.com"}, "image": {"registry": "ghcr.io", "repository": "sms/x"}}
+    assert render(chart, both).container["image"] == f"mirror.example.com/sms/x:{version}"
+    assert render(chart, {"global": {"imageRegistry": ""}}).container["image"] == f"sms-bridge:{version}"
+
+
+def test_global_image_pull_secrets_are_added_to_the_charts_each_once(chart: Any) -> None:
+    values = {
+        "global": {"imagePullSecrets": ["mirror-creds", {"name": "shared"}]},
+        "imagePullSecrets": [{"name": "shared"}, {"name": "regcred"}],
+    }
+    spec = render(chart, values).pod["spec"]
+    assert spec["imagePullSecrets"] == [{"name": "mirror-creds"}, {"name": "shared"}, {"name": "regcred"}]
+    assert "imagePullSecrets" not in render(chart).pod["spec"]
+
+
+def test_other_global_values_are_accepted_and_change_nothing_else(chart: Any) -> None:
     plain, with_global = render_scenario(chart, "default"), render_scenario(chart, "global")
-    assert with_global.docs == plain.docs
+    image = plain.container["image"]
+    assert with_global.container["image"] == f"registry.example.com/{image}"
+    assert yaml.safe_dump_all(with_global.docs).replace(f"registry.example.com/{image}", image) == yaml.safe_dump_all(
+        plain.docs
+    )
 
 
 # --- Kubernetes validity -----------------------------------------------------------------------

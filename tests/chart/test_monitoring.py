@@ -23,6 +23,7 @@ from tests.chart.render import (
     ROOT,
     dashboard_exprs,
     dashboard_panels,
+    merged,
     metric_names,
     render,
     render_scenario,
@@ -31,8 +32,10 @@ from tests.chart.render import (
     selectors,
 )
 
-RECORDED = {"sms_bridge:kafka_unavailable"}
-OUTAGE_SYMPTOMS = {"NotReady", "PublishFailing", "CallbacksStopped", "SlowReplies", "RejectionSpike"}
+RECORDED = {"sms_bridge:kafka_unavailable", "sms_bridge_account:callbacks_stopped", "sms_bridge:callbacks_stopped"}
+OUTAGE_SYMPTOMS = {"NotReady", "PublishFailing", "CallbacksStopped", "NoCallbacks", "SlowReplies", "RejectionSpike"}
+# The rate window each symptom is measured over (none: an instant or a latched condition).
+RATE_WINDOWS = {"PublishFailing": "5m", "SlowReplies": "10m", "RejectionSpike": "10m"}
 SPOOL_ALERTS = {"SpoolFilling", "SpoolRecordsOld", "SpoolWriteFailing", "SpoolUnhealthy"}
 
 
@@ -222,6 +225,29 @@ def test_alerts_can_be_switched_off_relabelled_and_retuned(chart: Any) -> None:
     assert "< 0.95" in alerts["SmsBridgeDeliveryRateLow"]["expr"]
     assert "[2h]" in alerts["SmsBridgeDeliveryRateLow"]["expr"]
     assert "[15m])" in alerts["SmsBridgeNotReady"]["expr"]  # kafkaOutageHoldoff
+
+
+def test_a_holdoff_shorter_than_a_rate_window_holds_that_alert_for_its_window(chart: Any) -> None:
+    quiet = "unless on (namespace, job) max_over_time(sms_bridge:kafka_unavailable{"
+    for holdoff in ("30s", "1m", "7m"):
+        alerts = render(chart, merged(rules_values(), {"prometheusRule": {"kafkaOutageHoldoff": holdoff}})).alerts()
+        for name in OUTAGE_SYMPTOMS:
+            held = alerts[f"SmsBridge{name}"]["expr"].split(quiet, 1)[1].split("[", 1)[1].split("]", 1)[0]
+            window = RATE_WINDOWS.get(name)
+            longer = window if window and seconds(window) > seconds(holdoff) else holdoff
+            assert held == longer, (holdoff, name)
+
+
+def seconds(duration: str) -> int:
+    return int(duration[:-1]) * {"s": 1, "m": 60, "h": 3600, "d": 86400}[duration[-1]]
+
+
+def test_runbook_links_point_nowhere_until_runbookurl_is_set(chart: Any) -> None:
+    """The chart has no published home: by default no alert links a made-up host."""
+    rule = render(chart, {"prometheusRule": {"enabled": True}}).one("PrometheusRule")
+    assert "example.com" not in json.dumps(rule)
+    assert all("runbook_url" not in r.get("annotations", {}) for g in rule["spec"]["groups"] for r in g["rules"])
+    assert yaml.safe_load((CHART / "values.yaml").read_text())["prometheusRule"]["runbookUrl"] == ""
 
 
 def test_spool_alerts_come_only_with_a_spool(chart: Any) -> None:

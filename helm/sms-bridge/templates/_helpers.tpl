@@ -55,16 +55,37 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{- end }}
 {{- end }}
 
-{{/* The image reference: [registry/]repository, then @digest or :tag (default: appVersion). */}}
+{{/*
+The image reference: [registry/]repository, then @digest or :tag (default: appVersion). The
+registry is global.imageRegistry when an umbrella chart sets it (one mirror for every subchart),
+else image.registry.
+*/}}
 {{- define "sms-bridge.image" -}}
 {{- $repository := .Values.image.repository }}
-{{- if .Values.image.registry }}
-{{- $repository = printf "%s/%s" .Values.image.registry .Values.image.repository }}
+{{- $registry := (.Values.global).imageRegistry | default .Values.image.registry }}
+{{- if $registry }}
+{{- $repository = printf "%s/%s" $registry .Values.image.repository }}
 {{- end }}
 {{- if .Values.image.digest }}
 {{- printf "%s@%s" $repository .Values.image.digest }}
 {{- else }}
 {{- printf "%s:%s" $repository (default .Chart.AppVersion .Values.image.tag) }}
+{{- end }}
+{{- end }}
+
+{{/*
+The pods' imagePullSecrets: global.imagePullSecrets (names, or {name: ...} maps, as umbrella
+charts pass them), then imagePullSecrets, each name once.
+*/}}
+{{- define "sms-bridge.imagePullSecrets" -}}
+{{- $names := list }}
+{{- range concat ((.Values.global).imagePullSecrets | default list) (.Values.imagePullSecrets | default list) }}
+{{- $name := . }}
+{{- if kindIs "map" . }}{{ $name = .name }}{{ end }}
+{{- if and $name (not (has $name $names)) }}{{ $names = append $names $name }}{{ end }}
+{{- end }}
+{{- range $names }}
+- name: {{ . }}
 {{- end }}
 {{- end }}
 
@@ -128,7 +149,60 @@ labels:
   {{- merge (dict "severity" .alert.severity) (deepCopy .alert.labels) (deepCopy .root.Values.prometheusRule.labels) | toYaml | nindent 2 }}
 {{- end }}
 
-{{/* An alert's runbook link: <runbookUrl>#runbook-<alert name in lower case>. */}}
+{{/*
+An alert's runbook_url annotation, <runbookUrl>#runbook-<alert name in lower case>; none while
+runbookUrl is empty (the default: the chart has no published home to link to).
+*/}}
 {{- define "sms-bridge.runbookUrl" -}}
-{{- printf "%s#runbook-%s" .root.Values.prometheusRule.runbookUrl (lower .name) }}
+{{- with .root.Values.prometheusRule.runbookUrl }}
+runbook_url: {{ printf "%s#runbook-%s" . (lower $.name) }}
+{{- end }}
+{{- end }}
+
+{{/* A duration of the form the schema allows (<integer>s|m|h|d), in seconds. */}}
+{{- define "sms-bridge.seconds" -}}
+{{- $number := regexFind "^[0-9]+" . }}
+{{- mul ($number | int64) (get (dict "s" 1 "m" 60 "h" 3600 "d" 86400) (trimPrefix $number .)) }}
+{{- end }}
+
+{{/*
+The tail of an alert that a Kafka outage causes: quiet while sms_bridge:kafka_unavailable was 1
+within kafkaOutageHoldoff, or within the alert's own rate window (.window) when that is longer.
+A window still holds the outage's samples for its whole length after the restore, so a holdoff
+shorter than it would let the alert fire on the outage after all.
+*/}}
+{{- define "sms-bridge.outageQuiet" -}}
+{{- $hold := .root.Values.prometheusRule.kafkaOutageHoldoff }}
+{{- if and .window (gt (include "sms-bridge.seconds" .window | int64) (include "sms-bridge.seconds" $hold | int64)) }}
+{{- $hold = .window }}
+{{- end }}
+{{- printf "unless on (namespace, job) max_over_time(sms_bridge:kafka_unavailable{%s}[%s])" (include "sms-bridge.alertSelector" .root) $hold }}
+{{- end }}
+
+{{/*
+A stop of callbacks, as a recording rule that holds until traffic returns. It starts when the
+group (.by) got no callback in .window after at least .min in the .lookback before, and then
+carries itself on (it reads its own previous value) until a callback arrives, however long the
+stop lasts. Without the carry-on, the lookback would slide past the last traffic and the alert
+would resolve at window + lookback with traffic still stopped. It ends too when the group's
+series have been gone for .lookback (an account removed from config.providers).
+*/}}
+{{- define "sms-bridge.stopRule" -}}
+{{- $sel := include "sms-bridge.alertSelector" .root }}
+{{- $callbacks := printf "sms_bridge_callbacks_total{%s}" $sel }}
+- record: {{ .record }}
+  expr: |
+    (
+      (sum by ({{ .by }}) (increase({{ $callbacks }}[{{ .window }}])) == 0) + 1
+      and on ({{ .by }})
+      sum by ({{ .by }}) (increase({{ $callbacks }}[{{ .lookback }}] offset {{ .window }})) >= {{ .min }}
+    )
+    or
+    (
+      {{ .record }}{ {{- $sel -}} }
+      unless on ({{ .by }})
+      (sum by ({{ .by }}) (increase({{ $callbacks }}[{{ .window }}])) > 0)
+      and on ({{ .by }})
+      group by ({{ .by }}) (last_over_time({{ $callbacks }}[{{ .lookback }}]))
+    )
 {{- end }}

@@ -18,9 +18,9 @@ metadata:
 spec:
   serviceAccountName: {{ include "sms-bridge.serviceAccountName" . }}
   automountServiceAccountToken: false  # the bridge never calls the Kubernetes API
-  {{- with .Values.imagePullSecrets }}
+  {{- with include "sms-bridge.imagePullSecrets" . }}
   imagePullSecrets:
-    {{- toYaml . | nindent 4 }}
+    {{- . | nindent 4 }}
   {{- end }}
   # Longer than the bridge's graceful shutdown, so in-flight callbacks finish and the
   # producer flushes before the kubelet kills the container.
