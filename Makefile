@@ -1,4 +1,4 @@
-.PHONY: install test lint dev bench lock
+.PHONY: install test lint docs dev bench lock
 
 VENV ?= .venv
 
@@ -9,9 +9,12 @@ test: install
 	$(VENV)/bin/python -m pytest
 
 lint: install
-	$(VENV)/bin/ruff check bridge tests
-	$(VENV)/bin/mypy bridge tests
+	$(VENV)/bin/ruff check bridge tests scripts
+	$(VENV)/bin/mypy bridge tests scripts
 	$(VENV)/bin/hadolint Dockerfile
+
+docs: install  # README provider tables, chart kind enum and description, example instances: from the registry
+	$(VENV)/bin/python -m scripts.docs
 
 dev: install
 	$(VENV)/bin/sms-bridge dev

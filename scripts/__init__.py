@@ -1,0 +1,1 @@
+"""Development scripts: `python -m scripts.docs` (`make docs`); `lock` (`make lock`) is a shell script."""
