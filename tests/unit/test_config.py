@@ -456,7 +456,7 @@ def test_an_instance_deadline_that_leaves_no_room_is_one_problem_per_instance() 
     document = config_dict()
     for instance in document["providers"]:
         instance["reply_deadline_seconds"] = 0.04
-    document["spool"] = {"path": "/tmp/spool.db"}  # noqa: S108 (never opened: validation only)
+    document["spool"] = {"path": "/tmp/spool.db"}
     problems = problems_of(document)
     deadline_problems = [(path, rule) for path, rule in problems if path.endswith("reply_deadline_seconds")]
     assert [path for path, _ in deadline_problems] == [
