@@ -22,7 +22,7 @@ from bridge.errors import CallbackError
 from bridge.events import EventType, SmsEvent
 from bridge.http.guard import Guard
 from bridge.http.replay_cache import ReplayCache
-from bridge.kafka.envelope import KafkaRecord
+from bridge.kafka.envelope import Envelope, KafkaRecord
 from bridge.providers import AnyProvider
 from bridge.providers.base import BadReport, InstanceSettings, Outgoing, Parsed, RawCallback, Reply, Verified
 from bridge.providers.nxcloud import NxCloudProvider, NxCloudSettings, signed_headers
@@ -224,3 +224,9 @@ def nx_callback(
 
 def fixture_path(kind: str, name: str) -> Path:
     return FIXTURES / kind / name
+
+
+def recorded_raw(settings: InstanceSettings, event: SmsEvent) -> Any:
+    """The record's `data.raw` as the instance's envelope writes it: its `include_raw` is applied there."""
+    envelope = Envelope(settings.cloudevents_source, {t: t.value for t in EventType}, include_raw=settings.include_raw)
+    return orjson.loads(envelope.to_record(event).value)["data"]["raw"]

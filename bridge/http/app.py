@@ -47,7 +47,7 @@ def create_app(
     for instance in settings.providers:
         provider = build(instance, clock)
         metrics.add_instance(provider.kind, instance.name, topics=topics)
-        envelope = Envelope(instance.cloudevents_source, topics, settings.kafka.type_prefix)
+        envelope = Envelope(instance.cloudevents_source, topics, settings.kafka.type_prefix, instance.include_raw)
         endpoint = CallbackEndpoint(
             provider, envelope, publisher, metrics, clock, lifecycle, settings, accepted_log, deadlines, fetch
         )

@@ -155,7 +155,7 @@ class AlibabaProvider(Provider[AlibabaSettings, Verified]):
             received_at=callback.raw.received_at,
             segments=count(optional_text(report, "sms_size", where=where), where=f"{where}sms_size"),
             price=None,
-            raw=report if self.settings.include_raw else None,
+            raw=report,
         )
 
     def _inbound(self, report: dict[str, Any], where: str, callback: Verified) -> InboundMessage:
@@ -172,7 +172,7 @@ class AlibabaProvider(Provider[AlibabaSettings, Verified]):
             received_at=callback.raw.received_at,
             segments=None,
             price=None,
-            raw=report if self.settings.include_raw else None,
+            raw=report,
         )
 
     def _time(self, report: dict[str, Any], name: str, where: str) -> datetime:

@@ -199,7 +199,7 @@ class BirdProvider(Provider[BirdSettings, Verified]):
             received_at=raw.received_at,
             segments=None,
             price=None,
-            raw=dict(params) if self.settings.include_raw else None,
+            raw=dict(params),
         )
 
     def _receipt(self, message: dict[str, Any], where: str, raw: RawCallback) -> DeliveryReceipt:
@@ -226,7 +226,7 @@ class BirdProvider(Provider[BirdSettings, Verified]):
             received_at=raw.received_at,
             segments=None,
             price=None,
-            raw=message if self.settings.include_raw else None,
+            raw=message,
         )
 
     def _inbound(self, message: dict[str, Any], where: str, raw: RawCallback) -> InboundMessage:
@@ -248,7 +248,7 @@ class BirdProvider(Provider[BirdSettings, Verified]):
             received_at=raw.received_at,
             segments=None,
             price=None,
-            raw=message if self.settings.include_raw else None,
+            raw=message,
             status_code=optional_text(message, "status", where=where) or "",
         )
 

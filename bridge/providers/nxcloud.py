@@ -244,7 +244,7 @@ class NxCloudProvider(Provider[NxCloudSettings, NxCloudVerified]):
             received_at=callback.raw.received_at,
             segments=count(optional_text(body, "size"), where="size"),
             price=decimal_text(optional_text(body, "price"), where="price"),
-            raw=body if self.settings.include_raw else None,
+            raw=body,
         )
 
     def _inbound(self, body: dict[str, Any], callback: Verified) -> InboundMessage:
@@ -262,7 +262,7 @@ class NxCloudProvider(Provider[NxCloudSettings, NxCloudVerified]):
             received_at=callback.raw.received_at,
             segments=count(optional_text(body, "size"), where="size"),
             price=decimal_text(optional_text(body, "price"), where="price"),
-            raw=body if self.settings.include_raw else None,
+            raw=body,
             status_code=optional_text(body, "smsStatus") or "",
         )
 

@@ -205,7 +205,7 @@ class PlivoProvider(Provider[PlivoSettings, PlivoVerified]):
             received_at=callback.raw.received_at,
             segments=count(_present(fields, "Units"), where="Units"),
             price=decimal_text(_present(fields, "TotalRate"), where="TotalRate"),
-            raw=fields if self.settings.include_raw else None,
+            raw=fields,
             provider_time=occurred_at is not None,
         )
 
@@ -226,7 +226,7 @@ class PlivoProvider(Provider[PlivoSettings, PlivoVerified]):
             received_at=callback.raw.received_at,
             segments=count(_present(fields, "Units"), where="Units"),
             price=decimal_text(_present(fields, "TotalRate"), where="TotalRate"),
-            raw=fields if self.settings.include_raw else None,
+            raw=fields,
             provider_time=False,  # the event id must not change with the time of a retry
         )
 

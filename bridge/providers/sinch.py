@@ -211,7 +211,7 @@ class SinchProvider(Provider[SinchSettings, Verified]):
             received_at=verified.raw.received_at,
             segments=count(optional_text(report, "number_of_message_parts"), where="number_of_message_parts"),
             price=None,
-            raw=raw if self.settings.include_raw else None,
+            raw=raw,
         )
 
     def _batch(self, document: dict[str, Any], verified: Verified) -> Parsed:
@@ -262,7 +262,7 @@ class SinchProvider(Provider[SinchSettings, Verified]):
             received_at=verified.raw.received_at,
             segments=None,
             price=None,
-            raw=message if self.settings.include_raw else None,
+            raw=message,
         )
 
     def accepted(self, verified: Verified) -> Reply:

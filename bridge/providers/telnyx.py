@@ -187,7 +187,7 @@ class TelnyxProvider(Provider[TelnyxSettings, Verified]):
         payload = data.get("payload")
         if not isinstance(payload, dict):
             raise MalformedCallbackError("wrong_shape", "data.payload: must be an object")
-        raw = data if self.settings.include_raw else None
+        raw = data
         if event_type == "message.received":
             return [self._inbound(payload, occurred_at, verified, raw)]
         return self._receipts(payload, occurred_at, verified, raw)

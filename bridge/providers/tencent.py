@@ -146,7 +146,7 @@ class TencentProvider(Provider[TencentSettings, Verified]):
             received_at=callback.raw.received_at,
             segments=None,
             price=None,
-            raw=report if self.settings.include_raw else None,
+            raw=report,
         )
 
     def _reply_message(self, reply: dict[str, Any], callback: Verified) -> InboundMessage:
@@ -167,7 +167,7 @@ class TencentProvider(Provider[TencentSettings, Verified]):
             received_at=callback.raw.received_at,
             segments=None,
             price=None,
-            raw=reply if self.settings.include_raw else None,
+            raw=reply,
         )
 
     def accepted(self, verified: Verified) -> Reply:

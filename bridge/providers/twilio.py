@@ -239,7 +239,7 @@ class TwilioProvider(Provider[TwilioSettings, TwilioVerified]):
             received_at=received,
             segments=count(optional_text(record, "NumSegments"), where="NumSegments"),
             price=None,
-            raw=record if self.settings.include_raw else None,
+            raw=record,
         )
 
     def _inbound(self, record: dict[str, Any], verified: TwilioVerified) -> InboundMessage:
@@ -262,7 +262,7 @@ class TwilioProvider(Provider[TwilioSettings, TwilioVerified]):
             received_at=received,
             segments=count(optional_text(record, "NumSegments"), where="NumSegments"),
             price=None,
-            raw=record if self.settings.include_raw else None,
+            raw=record,
         )
 
     def accepted(self, verified: TwilioVerified) -> Reply:

@@ -214,7 +214,7 @@ class VonageProvider(Provider[VonageSettings, VonageVerified]):
 
     def parse(self, verified: VonageVerified) -> Parsed:
         parse = events.messages_event if verified.api == "messages" else events.sms_event
-        return [parse(verified.raw, self.phone, include_raw=self.settings.include_raw)]
+        return [parse(verified.raw, self.phone)]
 
     def accepted(self, verified: VonageVerified) -> Reply:
         return EMPTY_OK

@@ -103,7 +103,7 @@ class EchoProvider(Provider[EchoSettings, EchoVerified]):
             sender = self.phone(text_field(dict(verified.fields), "from"))
             return [InboundMessage(KIND, identifier(dict(verified.fields), "id"), sender.number, None,
                                    text_field(dict(verified.fields), "text"), received, received, None, None,
-                                   region=sender.region)]
+                                   raw=dict(verified.fields), region=sender.region)]
         body = load_json(verified.raw.body)
         if not isinstance(body, dict):
             raise MalformedCallbackError("wrong_shape", "body must be an object")

@@ -17,6 +17,7 @@ from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 import httpx
+import orjson
 import pytest
 import yaml
 from hypothesis import HealthCheck, given, settings
@@ -141,6 +142,35 @@ def test_every_sample_is_signed_verified_and_parsed_to_events_of_its_type(kind: 
         envelope = Envelope(provider.settings.cloudevents_source, {t: t.value for t in type(sample.event_type)})
         for event in events:
             assert_valid_record(envelope.to_record(event))
+
+
+def test_every_kind_puts_the_report_in_raw_whatever_the_instance_says(kind: str, now: float) -> None:
+    """`include_raw` is not the kind's business: the envelope applies it (see the next test)."""
+    received = datetime.fromtimestamp(now, UTC)
+    for include_raw in (True, False):
+        provider = make_provider(kind, now, include_raw=include_raw)
+        for sample in provider.samples:
+            verified = provider.verify(to_raw(provider, signed(provider, sample.name, now), received))
+            events = [e for e in provider.parse(verified) if not isinstance(e, BadReport)]
+            assert events and all(isinstance(e.raw, dict) and e.raw for e in events), (sample.name, include_raw)
+
+
+@pytest.mark.anyio
+async def test_include_raw_decides_whether_records_carry_the_report(kind: str, now: float) -> None:
+    """The same callbacks to an instance with `include_raw` and one without: the first's records carry
+    the report, the second's are the same records with `raw` null."""
+    with_raw, without_raw = App(kind, now), App(kind, now, include_raw=False)
+    provider = make_provider(kind, now)
+    for sample in provider.samples:
+        request = signed(provider, sample.name, now)
+        for app in (with_raw, without_raw):
+            assert (await app.send(request)).status_code < 300, sample.name
+    assert len(with_raw.publisher.records) == len(without_raw.publisher.records) > 0
+    for on, off in zip(with_raw.publisher.records, without_raw.publisher.records, strict=True):
+        full, bare = orjson.loads(on.value), orjson.loads(off.value)
+        assert isinstance(full["data"]["raw"], dict) and full["data"]["raw"]
+        assert bare["data"]["raw"] is None
+        assert bare == {**full, "data": {**full["data"], "raw": None}}
 
 
 # --- the shared rules, enforced by the endpoint for every kind ---------------------------------------
