@@ -12,7 +12,7 @@ the instance's reply deadline stays under it.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Annotated, Any, ClassVar, Final, Literal
 from zoneinfo import ZoneInfo
@@ -91,6 +91,7 @@ class AlibabaProvider(Provider[AlibabaSettings, Verified]):
     kind: ClassVar[str] = KIND
     title: ClassVar[str] = "Alibaba Cloud SMS"
     settings_model: ClassVar[type[InstanceSettings]] = AlibabaSettings
+    statuses: ClassVar[Mapping[str, Status]] = {}
     samples: ClassVar[Sequence[Sample]] = (
         Sample("dr", EventType.DELIVERY_RECEIPT, "an SmsReport push with one receipt (the documented sample)",
                _report_sample),

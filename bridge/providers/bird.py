@@ -36,7 +36,7 @@ from bridge.providers.base import (
     Verified,
 )
 from bridge.providers.bird_signature import TIMESTAMP_HEADER, Scheme, load_jwt, signed_headers, verify_request
-from bridge.providers.common import identifier, iso_time, load_json, optional_text, text_field
+from bridge.providers.common import identifier, iso_time, load_json, optional_text, status_union, text_field
 from bridge.providers.replies import REASON_HEADER
 from bridge.providers.samples import iso_text
 from bridge.redact import Secret
@@ -135,6 +135,7 @@ class BirdProvider(Provider[BirdSettings, Verified]):
     kind: ClassVar[str] = KIND
     title: ClassVar[str] = "Bird (MessageBird)"
     settings_model: ClassVar[type[InstanceSettings]] = BirdSettings
+    statuses: ClassVar[Mapping[str, Status]] = status_union(LEGACY_STATUS, CHANNELS_STATUS)
     methods: ClassVar[frozenset[str]] = frozenset({"GET", "POST"})
     media_types: ClassVar[Mapping[str, BodyKind]] = {JSON: "json"}
     safe_headers: ClassVar[frozenset[str]] = frozenset({TIMESTAMP_HEADER, "messagebird-request-id"})

@@ -11,6 +11,7 @@ from urllib.parse import parse_qsl
 import orjson
 
 from bridge.errors import MalformedCallbackError, MalformedReason
+from bridge.events import Status
 from bridge.providers.base import Params, RawCallback
 
 _PLAIN_DECIMAL: Final = re.compile(r"-?[0-9]+(\.[0-9]+)?")
@@ -19,6 +20,17 @@ _PLAIN_DECIMAL: Final = re.compile(r"-?[0-9]+(\.[0-9]+)?")
 def media_type(headers: Mapping[str, str], default: str) -> str:
     """The callback's media type, lower case without parameters (`default` when it has no Content-Type)."""
     return headers.get("content-type", default).split(";", 1)[0].strip().lower()
+
+
+def status_union(*tables: Mapping[str, Status]) -> dict[str, Status]:
+    """The status table of a kind that has one per API or event family (its `statuses`): every code of
+    every table; a code in two tables must mean the same in both (TypeError at import otherwise)."""
+    union: dict[str, Status] = {}
+    for table in tables:
+        for code, status in table.items():
+            if union.setdefault(code, status) is not status:
+                raise TypeError(f"status code {code!r} maps to two statuses")
+    return union
 
 
 def form_params(

@@ -163,6 +163,7 @@ class NxCloudProvider(Provider[NxCloudSettings, NxCloudVerified]):
     kind: ClassVar[str] = KIND
     title: ClassVar[str] = "NxCloud"
     settings_model: ClassVar[type[InstanceSettings]] = NxCloudSettings
+    statuses: ClassVar[Mapping[str, Status]] = _STATUS
     media_types: ClassVar[Mapping[str, BodyKind]] = {JSON: "json", "text/json": "json", "text/plain": "json"}
     safe_headers: ClassVar[frozenset[str]] = frozenset({"accesskey", "action", "biztype", "ts", "algorithm"})
     timestamped: ClassVar[bool] = True

@@ -124,6 +124,7 @@ class PlivoProvider(Provider[PlivoSettings, PlivoVerified]):
     kind: ClassVar[str] = KIND
     title: ClassVar[str] = "Plivo"
     settings_model: ClassVar[type[InstanceSettings]] = PlivoSettings
+    statuses: ClassVar[Mapping[str, Status]] = _STATUS
     methods: ClassVar[frozenset[str]] = frozenset({"POST", "GET"})
     media_types: ClassVar[Mapping[str, BodyKind]] = {FORM: "form"}
     samples: ClassVar[Sequence[Sample]] = (

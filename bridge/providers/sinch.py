@@ -141,6 +141,7 @@ class SinchProvider(Provider[SinchSettings, Verified]):
     kind: ClassVar[str] = KIND
     title: ClassVar[str] = "Sinch SMS"
     settings_model: ClassVar[type[InstanceSettings]] = SinchSettings
+    statuses: ClassVar[Mapping[str, Status]] = _STATUS
     safe_headers: ClassVar[frozenset[str]] = frozenset({NONCE, TIMESTAMP, ALGORITHM})
     timestamped: ClassVar[bool] = True  # with HMAC; Basic auth has no signed time (signs_time)
     samples: ClassVar[Sequence[Sample]] = (

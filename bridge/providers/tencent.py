@@ -84,6 +84,7 @@ class TencentProvider(Provider[TencentSettings, Verified]):
     kind: ClassVar[str] = KIND
     title: ClassVar[str] = "Tencent Cloud SMS"
     settings_model: ClassVar[type[InstanceSettings]] = TencentSettings
+    statuses: ClassVar[Mapping[str, Status]] = _STATUS
     media_types: ClassVar[Mapping[str, BodyKind]] = {JSON: "json", "text/json": "json", "text/plain": "json"}
     samples: ClassVar[Sequence[Sample]] = (
         Sample("dr", EventType.DELIVERY_RECEIPT, "a status callback with one report (the seed's sample)",

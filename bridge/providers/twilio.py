@@ -152,6 +152,7 @@ class TwilioProvider(Provider[TwilioSettings, TwilioVerified]):
     kind: ClassVar[str] = KIND
     title: ClassVar[str] = "Twilio Programmable Messaging"
     settings_model: ClassVar[type[InstanceSettings]] = TwilioSettings
+    statuses: ClassVar[Mapping[str, Status]] = STATUSES
     methods: ClassVar[frozenset[str]] = frozenset({"GET", "POST"})
     media_types: ClassVar[Mapping[str, BodyKind]] = MEDIA_TYPES
     safe_headers: ClassVar[frozenset[str]] = frozenset({"i-twilio-idempotency-token", "x-home-region"})

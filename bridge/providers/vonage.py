@@ -30,7 +30,7 @@ from pydantic import Field, model_validator
 
 from bridge.clock import Clock
 from bridge.errors import CallbackError, MalformedCallbackError, UsageError, VerificationError
-from bridge.events import EventType
+from bridge.events import EventType, Status
 from bridge.providers import vonage_events as events
 from bridge.providers.base import (
     FORM,
@@ -46,7 +46,7 @@ from bridge.providers.base import (
     StrictModel,
     Verified,
 )
-from bridge.providers.common import media_type
+from bridge.providers.common import media_type, status_union
 from bridge.providers.replies import EMPTY_OK, text_refusal
 from bridge.providers.verification import MIN_TOKEN_LENGTH, check_url_token, signed_time, with_url_token
 from bridge.providers.vonage_signature import (
@@ -112,6 +112,7 @@ class VonageProvider(Provider[VonageSettings, VonageVerified]):
     kind: ClassVar[str] = KIND
     title: ClassVar[str] = "Vonage"
     settings_model: ClassVar[type[InstanceSettings]] = VonageSettings
+    statuses: ClassVar[Mapping[str, Status]] = status_union(events.SMS_STATUS, events.MESSAGES_STATUS)
     methods: ClassVar[frozenset[str]] = frozenset({"GET", "POST"})
     media_types: ClassVar[Mapping[str, BodyKind]] = {JSON: "json", FORM: "form"}
     timestamped: ClassVar[bool] = True  # both signatures sign a time; unsigned SMS callbacks have none (signs_time)

@@ -68,6 +68,7 @@ class EchoProvider(Provider[EchoSettings, EchoVerified]):
     media_types: ClassVar[Mapping[str, BodyKind]] = {JSON: "json", FORM: "form"}
     safe_headers: ClassVar[frozenset[str]] = frozenset({"x-echo-timestamp"})
     timestamped: ClassVar[bool] = True
+    statuses: ClassVar[Mapping[str, Status]] = {"delivered": Status.DELIVERED}
     samples: ClassVar[Sequence[Sample]] = (
         Sample("receipt", EventType.DELIVERY_RECEIPT, "a JSON receipt", _receipt),
         Sample("inbound", EventType.INBOUND_MESSAGE, "a form-encoded inbound message", _inbound),

@@ -27,7 +27,7 @@ from prometheus_client import CollectorRegistry
 from bridge.clock import FixedClock
 from bridge.config import Settings, parse
 from bridge.errors import CallbackError, MalformedCallbackError, VerificationError
-from bridge.events import DeliveryReceipt, InboundMessage
+from bridge.events import DeliveryReceipt, InboundMessage, Status
 from bridge.http.app import create_app
 from bridge.http.lifecycle import Lifecycle
 from bridge.kafka.envelope import Envelope
@@ -126,6 +126,7 @@ def test_every_kind_declares_what_the_seam_needs(kind: str, now: float) -> None:
     assert cls.media_types and set(cls.media_types.values()) <= {"json", "form"}
     assert not cls.safe_headers & {"authorization", "cookie", "x-twilio-signature", "sign"}
     assert cls.samples and len({s.name for s in cls.samples}) == len(cls.samples)
+    assert all(isinstance(code, str) and isinstance(status, Status) for code, status in cls.statuses.items())
     assert isinstance(make_provider(kind, now), cls)
 
 

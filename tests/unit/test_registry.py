@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import importlib
 import json
-import pkgutil
 import re
 import subprocess
 import sys
+from collections.abc import Mapping
 
 import pytest
 
-from bridge import providers
 from bridge.events import Status
 from bridge.providers import PROVIDERS
 from tests.conftest import ROOT
@@ -53,13 +51,10 @@ def readme_section(heading: str) -> str:
     return section[: section.index("\n#")]
 
 
-def status_maps(kind: str) -> list[dict[str, Status]]:
-    """Every code -> Status mapping of a kind: module-level dicts in its module and its helpers (<kind>_*)."""
-    names = [PROVIDERS[kind].__module__]
-    names += [f"{providers.__name__}.{m.name}" for m in pkgutil.iter_modules(providers.__path__)
-              if m.name.startswith(f"{kind}_")]
-    return [value for name in names for value in vars(importlib.import_module(name)).values()
-            if isinstance(value, dict) and value and all(isinstance(v, Status) for v in value.values())]
+def status_maps(kind: str) -> list[Mapping[str, Status]]:
+    """A kind's code -> Status table, as it declares it (`statuses`); none for a kind without codes."""
+    table = PROVIDERS[kind].statuses
+    return [table] if table else []
 
 
 def test_the_readme_status_mapping_is_the_codes_mapping_for_every_kind() -> None:
