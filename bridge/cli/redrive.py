@@ -32,6 +32,7 @@ from bridge.kafka.envelope import Envelope, KafkaRecord
 from bridge.kafka.publisher import KafkaPublisher
 from bridge.providers import AnyProvider, build
 from bridge.providers.base import BadReport, RawCallback
+from bridge.providers.common import body_kind
 
 CONNECT_SECONDS: Final = 15.0
 EXIT_UNREACHABLE: Final = 3
@@ -100,8 +101,7 @@ def _callback(letter: dict[str, Any], provider: AnyProvider) -> RawCallback:
     if letter.get("body_truncated"):
         raise MalformedCallbackError("invalid_field", "body was truncated when dead-lettered")
     headers = {str(k): str(v) for k, v in (letter.get("headers") or {}).items()}
-    media = headers.get("content-type", next(iter(provider.media_types))).split(";")[0].strip().lower()
-    form = decode_params(body, "form body") if provider.media_types.get(media) == "form" and body else ()
+    form = decode_params(body, "form body") if body_kind(provider.media_types, headers) == "form" and body else ()
     query = tuple((str(k), str(v)) for k, v in letter.get("query") or [])
     received = datetime.fromisoformat(str(letter["received_at"]).replace("Z", "+00:00"))
     return RawCallback(body, headers, None, received, None, str(letter.get("method", "POST")), "", query, form)

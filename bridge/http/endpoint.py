@@ -41,6 +41,7 @@ from bridge.kafka.publisher import Publisher
 from bridge.metrics import BridgeMetrics, Outcome
 from bridge.providers import AnyProvider
 from bridge.providers.base import BadReport, BodyKind, Fetch, Handshake, Reply, Verified
+from bridge.providers.common import body_kind
 from bridge.redact import mask_phone
 
 log = logging.getLogger(__name__)
@@ -94,7 +95,6 @@ class CallbackEndpoint:
         self.reply_deadline = provider.settings.reply_deadline_seconds or self.server.reply_deadline_seconds
         self.body_timeout = min(self.server.body_timeout_seconds, self.reply_deadline)
         self.allow = ", ".join(sorted(provider.methods))
-        self.default_media_type = next(iter(provider.media_types))
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         started = time.perf_counter()
@@ -180,10 +180,7 @@ class CallbackEndpoint:
     def _body_kind(self, headers: dict[str, str]) -> BodyKind:
         """The body kind the instance's kind declares for the callback's media type; 415 otherwise."""
         declared = self.provider.media_types
-        media_type = headers.get("content-type", self.default_media_type).split(";", 1)[0].strip().lower()
-        kind = declared.get(media_type)
-        if kind is None and media_type.endswith("+json") and "json" in declared.values():
-            kind = "json"
+        kind = body_kind(declared, headers)
         if kind is None:
             raise RequestError(
                 "unsupported_media_type", f"content type must be one of: {', '.join(declared)}", status=415

@@ -38,7 +38,7 @@ from bridge.providers.base import (
     Sample,
     Verified,
 )
-from bridge.providers.common import count, identifier, media_type, optional_text, query_or_form
+from bridge.providers.common import body_kind, count, identifier, optional_text, query_or_form
 from bridge.providers.replies import text_refusal
 from bridge.providers.samples import time_text
 from bridge.providers.twilio_signature import (
@@ -88,8 +88,7 @@ class TwilioSettings(InstanceSettings):
 
 def is_json(headers: Mapping[str, str]) -> bool:
     """Whether the endpoint took the body as JSON (same rule: declared type or a `+json` suffix)."""
-    media = media_type(headers, FORM)
-    return MEDIA_TYPES.get(media) == "json" or media.endswith("+json")
+    return body_kind(MEDIA_TYPES, headers) == "json"
 
 
 @dataclass(frozen=True, slots=True)

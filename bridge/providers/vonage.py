@@ -46,7 +46,7 @@ from bridge.providers.base import (
     StrictModel,
     Verified,
 )
-from bridge.providers.common import media_type, status_union
+from bridge.providers.common import body_kind, status_union
 from bridge.providers.replies import EMPTY_OK, text_refusal
 from bridge.providers.verification import MIN_TOKEN_LENGTH, check_url_token, signed_time, with_url_token
 from bridge.providers.vonage_signature import (
@@ -114,7 +114,7 @@ class VonageProvider(Provider[VonageSettings, VonageVerified]):
     settings_model: ClassVar[type[InstanceSettings]] = VonageSettings
     statuses: ClassVar[Mapping[str, Status]] = status_union(events.SMS_STATUS, events.MESSAGES_STATUS)
     methods: ClassVar[frozenset[str]] = frozenset({"GET", "POST"})
-    media_types: ClassVar[Mapping[str, BodyKind]] = {JSON: "json", FORM: "form"}
+    media_types: ClassVar[Mapping[str, BodyKind]] = events.MEDIA_TYPES
     timestamped: ClassVar[bool] = True  # both signatures sign a time; unsigned SMS callbacks have none (signs_time)
     samples: ClassVar[Sequence[Sample]] = (
         Sample("sms-dr", EventType.DELIVERY_RECEIPT, "SMS API delivery receipt (POST JSON)", events.sms_dr_sample),
@@ -257,7 +257,7 @@ class VonageProvider(Provider[VonageSettings, VonageVerified]):
 
 def _api_of(callback: RawCallback) -> Api:
     """`messages` for a JSON body with `message_uuid`; anything else is the SMS API."""
-    if callback.method == "GET" or media_type(callback.headers, JSON) == FORM:
+    if callback.method == "GET" or body_kind(events.MEDIA_TYPES, callback.headers) == "form":
         return "sms"
     try:
         document = orjson.loads(callback.body)

@@ -20,15 +20,15 @@ import orjson
 from bridge.errors import MalformedCallbackError
 from bridge.events import DeliveryReceipt, InboundMessage, Status
 from bridge.phones import Phone
-from bridge.providers.base import FORM, JSON, RawCallback
+from bridge.providers.base import FORM, JSON, BodyKind, RawCallback
 from bridge.providers.common import (
+    body_kind,
     count,
     decimal_text,
     identifier,
     iso_time,
     load_json,
     local_time,
-    media_type,
     optional_text,
     query_or_form,
     text_field,
@@ -37,6 +37,7 @@ from bridge.providers.common import (
 from bridge.providers.samples import iso_text, time_text, uuid_at
 
 KIND: Final = "vonage"
+MEDIA_TYPES: Final[Mapping[str, BodyKind]] = {JSON: "json", FORM: "form"}  # the first when a callback has none
 PhoneOf = Callable[..., Phone]
 
 SMS_STATUS: Final = {
@@ -88,7 +89,7 @@ def _by_shape(record: R, callback: RawCallback, phone: PhoneOf, receipt: Build[R
 def sms_params(callback: RawCallback) -> dict[str, str]:
     """The SMS API parameters: the query of a GET, the form or JSON object of a POST. Repeated
     names are refused (SDKs disagree on which one counts)."""
-    if callback.method != "GET" and media_type(callback.headers, JSON) != FORM:
+    if callback.method != "GET" and body_kind(MEDIA_TYPES, callback.headers) != "form":
         return _json_params(callback.body)
     params: dict[str, str] = {}
     for name, value in query_or_form(callback):
