@@ -30,7 +30,7 @@ from bridge.errors import MalformedCallbackError, PublishError, UsageError
 from bridge.http.intake import decode_params
 from bridge.kafka.envelope import Envelope, KafkaRecord
 from bridge.kafka.publisher import KafkaPublisher
-from bridge.providers import AnyProvider, build
+from bridge.providers import ProviderAdapter, build
 from bridge.providers.base import BadReport, RawCallback
 from bridge.providers.common import body_kind
 
@@ -73,7 +73,7 @@ class Report:
 
 
 def reparse(
-    letter: dict[str, Any], providers: dict[str, AnyProvider], envelopes: dict[str, Envelope]
+    letter: dict[str, Any], providers: dict[str, ProviderAdapter], envelopes: dict[str, Envelope]
 ) -> list[KafkaRecord]:
     """The records a dead letter becomes today; MalformedCallbackError if it still does not parse."""
     provider = providers[letter["instance"]]
@@ -88,7 +88,7 @@ def reparse(
     return records
 
 
-def _callback(letter: dict[str, Any], provider: AnyProvider) -> RawCallback:
+def _callback(letter: dict[str, Any], provider: ProviderAdapter) -> RawCallback:
     if isinstance(letter.get("report_body"), str):
         body = letter["report_body"].encode("utf-8")
     elif "body_base64" in letter:

@@ -39,7 +39,7 @@ from bridge.kafka.dead_letters import to_dead_letter
 from bridge.kafka.envelope import Envelope, KafkaRecord, valid_traceparent
 from bridge.kafka.publisher import Publisher
 from bridge.metrics import BridgeMetrics, Outcome
-from bridge.providers import AnyProvider
+from bridge.providers import ProviderAdapter
 from bridge.providers.base import BadReport, BodyKind, Fetch, Handshake, Reply, Verified
 from bridge.providers.common import body_kind
 from bridge.redact import mask_phone
@@ -64,7 +64,7 @@ class CallbackEndpoint:
 
     def __init__(
         self,
-        provider: AnyProvider,
+        provider: ProviderAdapter,
         envelope: Envelope,
         publisher: Publisher,
         metrics: BridgeMetrics,

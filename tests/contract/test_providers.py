@@ -31,7 +31,7 @@ from bridge.events import DeliveryReceipt, InboundMessage, Status
 from bridge.http.app import create_app
 from bridge.http.lifecycle import Lifecycle
 from bridge.kafka.envelope import Envelope
-from bridge.providers import PROVIDERS, AnyProvider, build
+from bridge.providers import PROVIDERS, ProviderAdapter, build
 from bridge.providers.base import BadReport, Outgoing, RawCallback, Verified
 from tests.fakes import FakePublisher
 from tests.helpers import assert_valid_record
@@ -56,7 +56,7 @@ def bridge_settings(kind: str, **overrides: Any) -> Settings:
     return parse(yaml.safe_dump(document), {})
 
 
-def make_provider(kind: str, now: float, **overrides: Any) -> AnyProvider:
+def make_provider(kind: str, now: float, **overrides: Any) -> ProviderAdapter:
     return build(bridge_settings(kind, **overrides).providers[0], FixedClock(now))
 
 
@@ -78,17 +78,17 @@ def secrets_of(kind: str) -> list[str]:
     return out
 
 
-def signed(provider: AnyProvider, sample: str, now: float) -> Outgoing:
+def signed(provider: ProviderAdapter, sample: str, now: float) -> Outgoing:
     body = next(s for s in provider.samples if s.name == sample).body(now)
     return provider.sign(BASE + provider.settings.path, body, sample, now)
 
 
-def to_raw(provider: AnyProvider, request: Outgoing, received: datetime, client: str | None = PEER[0]) -> RawCallback:
+def to_raw(provider: ProviderAdapter, request: Outgoing, received: datetime,
+           client: str | None = PEER[0]) -> RawCallback:
     """The callback as the endpoint would hand it to the provider (for the pure-level tests)."""
     parts = urlsplit(request.url)
     headers = {k.lower(): v for k, v in request.headers.items()}
-    media = headers.get("content-type", next(iter(provider.media_types))).split(";")[0].strip().lower()
-    form = tuple(parse_qsl(request.body.decode())) if provider.media_types.get(media) == "form" else ()
+    form = tuple(parse_qsl(request.body.decode())) if provider.body_kind(headers) == "form" else ()
     extra = parts.path[len(provider.settings.path):].strip("/")
     query = tuple(parse_qsl(parts.query, keep_blank_values=True))
     token = extra or next((v for k, v in query if k == "token"), None)
@@ -127,7 +127,7 @@ def test_every_kind_declares_what_the_seam_needs(kind: str, now: float) -> None:
     assert not cls.safe_headers & {"authorization", "cookie", "x-twilio-signature", "sign"}
     assert cls.samples and len({s.name for s in cls.samples}) == len(cls.samples)
     assert all(isinstance(code, str) and isinstance(status, Status) for code, status in cls.statuses.items())
-    assert isinstance(make_provider(kind, now), cls)
+    assert make_provider(kind, now).is_a(cls)
 
 
 def test_every_sample_is_signed_verified_and_parsed_to_events_of_its_type(kind: str, now: float) -> None:

@@ -548,8 +548,8 @@ def test_every_sample_event_makes_a_valid_record(provider: Checked) -> None:
             assert_valid_record(envelope.to_record(event))
 
 
-def test_restore_of_a_dead_letter_finds_the_api_without_the_signature(provider: Checked) -> None:
-    vonage = provider.provider
+def test_restore_of_a_dead_letter_finds_the_api_without_the_signature(clock: FixedClock) -> None:
+    vonage = VonageProvider(vonage_settings(), clock)  # the kind itself: its restore() says which API
     letter = RawCallback(STATUS_BODY, {"content-type": JSON}, None, SEED_TIME)
     assert vonage.restore(letter).api == "messages"
     [event] = vonage.parse(vonage.restore(letter))
