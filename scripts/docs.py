@@ -27,7 +27,7 @@ import yaml
 
 from bridge import providers
 from bridge.events import Status
-from bridge.providers import PROVIDERS, AnyProvider
+from bridge.providers import PROVIDERS, Provider
 
 ROOT: Final = Path(__file__).resolve().parents[1]
 README: Final = "README.md"
@@ -40,7 +40,7 @@ CONSOLE: Final = "where the URL goes"
 COPY: Final = "what to copy into the instance"
 CHART_DESCRIPTION: Final = "SMS provider callbacks ({}) verified and published to Kafka as CloudEvents"
 
-Registry = Mapping[str, type[AnyProvider]]
+Registry = Mapping[str, type[Provider[Any, Any]]]
 
 
 class DocsError(Exception):
@@ -109,7 +109,7 @@ def glance(root: Path, kind: str) -> Glance:
     return Glance(page, facts, anchor, body.rstrip("\n"))
 
 
-def status_codes(cls: type[AnyProvider]) -> dict[Status, list[str]]:
+def status_codes(cls: type[Provider[Any, Any]]) -> dict[Status, list[str]]:
     """A kind's provider codes by status: its declared `statuses`, or else (until every kind declares it)
     every code -> Status dict at the top level of its module and its helpers (`<kind>_*.py`)."""
     declared: Mapping[str, Status] | None = getattr(cls, "statuses", None)

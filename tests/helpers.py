@@ -7,7 +7,7 @@ import re
 import time
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 import jsonschema
@@ -22,14 +22,16 @@ from bridge.errors import CallbackError
 from bridge.events import EventType, SmsEvent
 from bridge.http.guard import Guard
 from bridge.http.replay_cache import ReplayCache
-from bridge.kafka.envelope import KafkaRecord
-from bridge.providers import AnyProvider
+from bridge.kafka.envelope import Envelope, KafkaRecord
+from bridge.providers import Provider, ProviderAdapter
 from bridge.providers.base import BadReport, InstanceSettings, Outgoing, Parsed, RawCallback, Reply, Verified
 from bridge.providers.nxcloud import NxCloudProvider, NxCloudSettings, signed_headers
 from bridge.providers.tencent import TencentProvider, TencentSettings
 from bridge.schemas import load as load_schema
 from tests.conftest import FIXTURES, NX_ACCESS_KEY, NX_SECRET, SEED_EPOCH, TENCENT_TOKEN, config_dict
 
+S = TypeVar("S", bound=InstanceSettings)
+V = TypeVar("V", bound=Verified)
 SEED_MS = int(SEED_EPOCH * 1000)
 SEED_TIME = datetime.fromtimestamp(SEED_EPOCH, UTC)
 RFC3339_UTC = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{3})?Z$")
@@ -135,8 +137,8 @@ class Checked:
     """A provider behind the endpoint's shared checks, in the endpoint's order (allowlist, verify,
     freshness and replay): unit tests of a kind's verification see what a callback would see."""
 
-    def __init__(self, provider: AnyProvider, clock: Clock) -> None:
-        self.provider = provider
+    def __init__(self, provider: Provider[S, V], clock: Clock) -> None:
+        self.provider = ProviderAdapter(provider)
         self.settings: InstanceSettings = provider.settings
         self.kind = provider.kind
         self.guard = Guard(provider.settings, clock, timestamped=provider.signs_time())
@@ -224,3 +226,9 @@ def nx_callback(
 
 def fixture_path(kind: str, name: str) -> Path:
     return FIXTURES / kind / name
+
+
+def recorded_raw(settings: InstanceSettings, event: SmsEvent) -> Any:
+    """The record's `data.raw` as the instance's envelope writes it: its `include_raw` is applied there."""
+    envelope = Envelope(settings.cloudevents_source, {t: t.value for t in EventType}, include_raw=settings.include_raw)
+    return orjson.loads(envelope.to_record(event).value)["data"]["raw"]

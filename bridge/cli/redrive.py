@@ -30,8 +30,9 @@ from bridge.errors import MalformedCallbackError, PublishError, UsageError
 from bridge.http.intake import decode_params
 from bridge.kafka.envelope import Envelope, KafkaRecord
 from bridge.kafka.publisher import KafkaPublisher
-from bridge.providers import AnyProvider, build
+from bridge.providers import ProviderAdapter, build
 from bridge.providers.base import BadReport, RawCallback
+from bridge.providers.common import body_kind
 
 CONNECT_SECONDS: Final = 15.0
 EXIT_UNREACHABLE: Final = 3
@@ -72,7 +73,7 @@ class Report:
 
 
 def reparse(
-    letter: dict[str, Any], providers: dict[str, AnyProvider], envelopes: dict[str, Envelope]
+    letter: dict[str, Any], providers: dict[str, ProviderAdapter], envelopes: dict[str, Envelope]
 ) -> list[KafkaRecord]:
     """The records a dead letter becomes today; MalformedCallbackError if it still does not parse."""
     provider = providers[letter["instance"]]
@@ -87,7 +88,7 @@ def reparse(
     return records
 
 
-def _callback(letter: dict[str, Any], provider: AnyProvider) -> RawCallback:
+def _callback(letter: dict[str, Any], provider: ProviderAdapter) -> RawCallback:
     if isinstance(letter.get("report_body"), str):
         body = letter["report_body"].encode("utf-8")
     elif "body_base64" in letter:
@@ -100,8 +101,7 @@ def _callback(letter: dict[str, Any], provider: AnyProvider) -> RawCallback:
     if letter.get("body_truncated"):
         raise MalformedCallbackError("invalid_field", "body was truncated when dead-lettered")
     headers = {str(k): str(v) for k, v in (letter.get("headers") or {}).items()}
-    media = headers.get("content-type", next(iter(provider.media_types))).split(";")[0].strip().lower()
-    form = decode_params(body, "form body") if provider.media_types.get(media) == "form" and body else ()
+    form = decode_params(body, "form body") if body_kind(provider.media_types, headers) == "form" and body else ()
     query = tuple((str(k), str(v)) for k, v in letter.get("query") or [])
     received = datetime.fromisoformat(str(letter["received_at"]).replace("Z", "+00:00"))
     return RawCallback(body, headers, None, received, None, str(letter.get("method", "POST")), "", query, form)
@@ -131,7 +131,8 @@ async def redrive(settings: Settings, selection: Selection, *, apply: bool) -> R
     clock = SystemClock()
     providers = {p.name: build(p, clock) for p in settings.providers}
     topics = settings.kafka.topics.by_type()
-    envelopes = {p.name: Envelope(p.cloudevents_source, topics, settings.kafka.type_prefix) for p in settings.providers}
+    envelopes = {p.name: Envelope(p.cloudevents_source, topics, settings.kafka.type_prefix, p.include_raw)
+                 for p in settings.providers}
     report = Report()
     publisher = KafkaPublisher(settings.kafka) if apply else None
     letters = await _read(settings, selection, report)

@@ -18,6 +18,7 @@ from bridge.http.guard import IPNetwork, in_networks
 from bridge.http.lifecycle import Lifecycle
 from bridge.http.settings import ServerSettings
 from bridge.providers.base import BodyKind, InstanceSettings, Params, RawCallback, Reply
+from bridge.providers.common import body_kind
 
 _RUN_ID: Final = uuid.uuid4().hex[:12]  # request ids: this process's random prefix and a counter
 _REQUEST_NUMBER: Final = itertools.count(1)
@@ -154,7 +155,6 @@ class Intake:
     ) -> None:
         self._methods = methods
         self._media_types = media_types
-        self._default_media_type = next(iter(media_types))
         self._allow = {"Allow": ", ".join(sorted(methods))}
         self._lifecycle = lifecycle
         self._max_in_flight = server.max_in_flight
@@ -207,10 +207,7 @@ class Intake:
     def _body_kind(self, headers: Mapping[str, str]) -> BodyKind:
         """The body kind the instance's kind declares for the callback's media type; 415 otherwise."""
         declared = self._media_types
-        media_type = headers.get("content-type", self._default_media_type).split(";", 1)[0].strip().lower()
-        kind = declared.get(media_type)
-        if kind is None and media_type.endswith("+json") and "json" in declared.values():
-            kind = "json"
+        kind = body_kind(declared, headers)
         if kind is None:
             raise RequestError(
                 "unsupported_media_type", f"content type must be one of: {', '.join(declared)}", status=415

@@ -15,7 +15,7 @@ from bridge.kafka.dead_letters import to_dead_letter
 from bridge.kafka.envelope import Envelope, KafkaRecord, valid_traceparent
 from bridge.kafka.publisher import Publisher
 from bridge.metrics import BridgeMetrics
-from bridge.providers import AnyProvider
+from bridge.providers import ProviderAdapter
 from bridge.providers.base import BadReport, Fetch, Handshake, RawCallback, Verified
 
 
@@ -36,7 +36,7 @@ class Pipeline:
 
     def __init__(
         self,
-        provider: AnyProvider,
+        provider: ProviderAdapter,
         envelope: Envelope,
         guard: Guard,
         publisher: Publisher,
@@ -99,7 +99,7 @@ class Pipeline:
                 records.append(self.envelope.to_record(item, traceparent))
                 events.append(item)
             except MalformedCallbackError as error:  # too large even without `raw`
-                bad.append(BadReport(index, item.raw, error))
+                bad.append(BadReport(index, item.raw if self.envelope.include_raw else None, error))
         await self._publish([*records, *(self._dead_letter(verified, b.error, request_id, b) for b in bad)], reply_by)
         for report in bad:
             self.metrics.dead_lettered(self.kind, self.instance, report.error.reason)

@@ -32,15 +32,19 @@ class KafkaRecord:
 
 @dataclass(frozen=True, slots=True)
 class Envelope:
-    """How events of one instance become records: its `source`, the type prefix, the topics.
+    """How events of one instance become records: its `source`, the type prefix, the topics, and
+    whether `data.raw` carries the provider's report (the instance's `include_raw`).
 
-    The attributes that are the same for every event of a type (specversion, source, type,
-    datacontenttype, dataschema) are rendered once per type; an event adds only its own.
+    Providers always put the report in an event's `raw`; an instance with `include_raw: false` has
+    it left out here, once for every kind (`raw` is then null). The attributes that are the same
+    for every event of a type (specversion, source, type, datacontenttype, dataschema) are
+    rendered once per type; an event adds only its own.
     """
 
     source: str
     topics: dict[EventType, str]
     type_prefix: str = ""
+    include_raw: bool = True
     _fixed: dict[EventType, tuple[bytes, bytes]] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -53,10 +57,11 @@ class Envelope:
         object.__setattr__(self, "_fixed", fixed)
 
     def to_record(self, event: SmsEvent, traceparent: str | None = None) -> KafkaRecord:
-        """The event as a structured-mode CloudEvent; `raw` is dropped if the record is too big."""
+        """The event as a structured-mode CloudEvent; `raw` is left out without `include_raw`, and dropped
+        if the record is too big."""
         event_id = event.id
-        value = self._dump(event, event_id, traceparent, include_raw=True)
-        if len(value) > MAX_RECORD_BYTES and event.raw is not None:
+        value = self._dump(event, event_id, traceparent, include_raw=self.include_raw)
+        if len(value) > MAX_RECORD_BYTES and self.include_raw and event.raw is not None:
             value = self._dump(event, event_id, traceparent, include_raw=False)
         if len(value) > MAX_RECORD_BYTES:
             raise MalformedCallbackError("record_too_large", f"event exceeds {MAX_RECORD_BYTES} bytes")

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from bridge.clock import Clock
+from bridge.providers.adapter import ProviderAdapter
 from bridge.providers.alibaba import AlibabaProvider
 from bridge.providers.base import InstanceSettings, Provider
 from bridge.providers.bird import BirdProvider
@@ -21,9 +22,7 @@ from bridge.providers.tencent import TencentProvider
 from bridge.providers.twilio import TwilioProvider
 from bridge.providers.vonage import VonageProvider
 
-AnyProvider = Provider[Any, Any]
-
-PROVIDERS: dict[str, type[AnyProvider]] = {
+PROVIDERS: dict[str, type[Provider[Any, Any]]] = {
     cls.kind: cls
     for cls in (
         TencentProvider,
@@ -39,9 +38,9 @@ PROVIDERS: dict[str, type[AnyProvider]] = {
 }
 
 
-def build(settings: InstanceSettings, clock: Clock) -> AnyProvider:
-    """The provider object for one configured instance (its settings came from its kind's model)."""
-    return PROVIDERS[settings.kind](settings, clock)
+def build(settings: InstanceSettings, clock: Clock) -> ProviderAdapter:
+    """The provider of one configured instance (its settings came from its kind's model), behind the typed seam."""
+    return ProviderAdapter(PROVIDERS[settings.kind](settings, clock))
 
 
 def dev_instances() -> list[dict[str, Any]]:
@@ -52,4 +51,4 @@ def dev_instances() -> list[dict[str, Any]]:
     ]
 
 
-__all__ = ["PROVIDERS", "AnyProvider", "Provider", "build", "dev_instances"]
+__all__ = ["PROVIDERS", "Provider", "ProviderAdapter", "build", "dev_instances"]

@@ -12,7 +12,7 @@ the instance's reply deadline stays under it.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Annotated, Any, ClassVar, Final, Literal
 from zoneinfo import ZoneInfo
@@ -25,12 +25,8 @@ from bridge.errors import CallbackError, MalformedCallbackError
 from bridge.events import DeliveryReceipt, EventType, InboundMessage, Status
 from bridge.phones import check_region
 from bridge.providers.base import (
-    JSON,
     InstanceSettings,
-    Outgoing,
     Parsed,
-    Provider,
-    RawCallback,
     Reply,
     Sample,
     Verified,
@@ -39,7 +35,8 @@ from bridge.providers.common import count, identifier, load_json, local_time, op
 from bridge.providers.replies import REASON_HEADER
 from bridge.providers.reports import each_report
 from bridge.providers.samples import beijing_text
-from bridge.providers.verification import UrlToken, check_url_token, with_url_token
+from bridge.providers.schemes import SchemeProvider, UrlTokenScheme
+from bridge.providers.verification import UrlToken
 
 KIND: Final = "alibaba"
 MAX_REPORTS: Final = 1000
@@ -85,12 +82,13 @@ def _up_sample(now: float) -> bytes:
     }])
 
 
-class AlibabaProvider(Provider[AlibabaSettings, Verified]):
+class AlibabaProvider(SchemeProvider[AlibabaSettings]):
     """Alibaba Cloud SMS SmsReport and SmsUp pushes for one instance."""
 
     kind: ClassVar[str] = KIND
     title: ClassVar[str] = "Alibaba Cloud SMS"
     settings_model: ClassVar[type[InstanceSettings]] = AlibabaSettings
+    statuses: ClassVar[Mapping[str, Status]] = {}
     samples: ClassVar[Sequence[Sample]] = (
         Sample("dr", EventType.DELIVERY_RECEIPT, "an SmsReport push with one receipt (the documented sample)",
                _report_sample),
@@ -106,15 +104,8 @@ class AlibabaProvider(Provider[AlibabaSettings, Verified]):
 
     def __init__(self, settings: AlibabaSettings, clock: Clock) -> None:
         self.settings = settings
-        self._token = settings.url_token.reveal().encode("utf-8")
+        self.scheme = UrlTokenScheme(settings.url_token)
         self._zone = ZoneInfo(settings.timezone)
-
-    def verify(self, callback: RawCallback) -> Verified:
-        check_url_token(callback.url_token, self._token)
-        return Verified(callback)
-
-    def restore(self, callback: RawCallback) -> Verified:
-        return Verified(callback)
 
     def parse(self, verified: Verified) -> Parsed:
         document = load_json(verified.raw.body)
@@ -155,7 +146,7 @@ class AlibabaProvider(Provider[AlibabaSettings, Verified]):
             received_at=callback.raw.received_at,
             segments=count(optional_text(report, "sms_size", where=where), where=f"{where}sms_size"),
             price=None,
-            raw=report if self.settings.include_raw else None,
+            raw=report,
         )
 
     def _inbound(self, report: dict[str, Any], where: str, callback: Verified) -> InboundMessage:
@@ -172,7 +163,7 @@ class AlibabaProvider(Provider[AlibabaSettings, Verified]):
             received_at=callback.raw.received_at,
             segments=None,
             price=None,
-            raw=report if self.settings.include_raw else None,
+            raw=report,
         )
 
     def _time(self, report: dict[str, Any], name: str, where: str) -> datetime:
@@ -188,7 +179,3 @@ class AlibabaProvider(Provider[AlibabaSettings, Verified]):
 
     def rejected(self, error: CallbackError) -> Reply:
         return _reply(error.status, error.status, f"{error.reason}: {error}", error.reason)
-
-    def sign(self, url: str, body: bytes, sample: str, now: float) -> Outgoing:
-        """Alibaba signs nothing: the instance's token goes in the URL's last path segment."""
-        return Outgoing("POST", with_url_token(url, self.settings.url_token.reveal()), {"content-type": JSON}, body)

@@ -13,7 +13,7 @@ from pydantic import AfterValidator, AnyHttpUrl, BaseModel, ConfigDict, Field, I
 
 from bridge.clock import Clock
 from bridge.errors import CallbackError, ConfigError, MalformedCallbackError
-from bridge.events import EventType, SmsEvent
+from bridge.events import EventType, SmsEvent, Status
 from bridge.phones import Phone, check_region, phone
 
 _NAME_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,62}$"
@@ -221,6 +221,9 @@ class Provider(Protocol[S, V]):
     media_types: ClassVar[Mapping[str, BodyKind]] = {JSON: "json"}
     safe_headers: ClassVar[frozenset[str]] = frozenset()
     timestamped: ClassVar[bool] = False
+    statuses: ClassVar[Mapping[str, Status]]
+    """The provider's status codes and the canonical Status of each (the README's status table), as
+    parse() looks them up; empty for a kind whose status is not a code (Alibaba's boolean `success`)."""
     samples: ClassVar[Sequence[Sample]]
     dev_instance: ClassVar[Mapping[str, Any]]
     settings: S

@@ -36,7 +36,7 @@ from bridge.providers.base import (
     Verified,
 )
 from bridge.providers.bird_signature import TIMESTAMP_HEADER, Scheme, load_jwt, signed_headers, verify_request
-from bridge.providers.common import identifier, iso_time, load_json, optional_text, text_field
+from bridge.providers.common import identifier, iso_time, load_json, optional_text, status_union, text_field
 from bridge.providers.replies import REASON_HEADER
 from bridge.providers.samples import iso_text
 from bridge.redact import Secret
@@ -135,6 +135,7 @@ class BirdProvider(Provider[BirdSettings, Verified]):
     kind: ClassVar[str] = KIND
     title: ClassVar[str] = "Bird (MessageBird)"
     settings_model: ClassVar[type[InstanceSettings]] = BirdSettings
+    statuses: ClassVar[Mapping[str, Status]] = status_union(LEGACY_STATUS, CHANNELS_STATUS)
     methods: ClassVar[frozenset[str]] = frozenset({"GET", "POST"})
     media_types: ClassVar[Mapping[str, BodyKind]] = {JSON: "json"}
     safe_headers: ClassVar[frozenset[str]] = frozenset({TIMESTAMP_HEADER, "messagebird-request-id"})
@@ -199,7 +200,7 @@ class BirdProvider(Provider[BirdSettings, Verified]):
             received_at=raw.received_at,
             segments=None,
             price=None,
-            raw=dict(params) if self.settings.include_raw else None,
+            raw=dict(params),
         )
 
     def _receipt(self, message: dict[str, Any], where: str, raw: RawCallback) -> DeliveryReceipt:
@@ -226,7 +227,7 @@ class BirdProvider(Provider[BirdSettings, Verified]):
             received_at=raw.received_at,
             segments=None,
             price=None,
-            raw=message if self.settings.include_raw else None,
+            raw=message,
         )
 
     def _inbound(self, message: dict[str, Any], where: str, raw: RawCallback) -> InboundMessage:
@@ -248,7 +249,7 @@ class BirdProvider(Provider[BirdSettings, Verified]):
             received_at=raw.received_at,
             segments=None,
             price=None,
-            raw=message if self.settings.include_raw else None,
+            raw=message,
             status_code=optional_text(message, "status", where=where) or "",
         )
 

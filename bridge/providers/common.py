@@ -11,7 +11,8 @@ from urllib.parse import parse_qsl
 import orjson
 
 from bridge.errors import MalformedCallbackError, MalformedReason
-from bridge.providers.base import Params, RawCallback
+from bridge.events import Status
+from bridge.providers.base import BodyKind, Params, RawCallback
 
 _PLAIN_DECIMAL: Final = re.compile(r"-?[0-9]+(\.[0-9]+)?")
 
@@ -19,6 +20,28 @@ _PLAIN_DECIMAL: Final = re.compile(r"-?[0-9]+(\.[0-9]+)?")
 def media_type(headers: Mapping[str, str], default: str) -> str:
     """The callback's media type, lower case without parameters (`default` when it has no Content-Type)."""
     return headers.get("content-type", default).split(";", 1)[0].strip().lower()
+
+
+def body_kind(media_types: Mapping[str, BodyKind], headers: Mapping[str, str]) -> BodyKind | None:
+    """How a callback's body is read, by its Content-Type among a kind's declared `media_types` (the first
+    one when it has none; any `+json` type is JSON for a kind that takes JSON); None: a type it does not take.
+    The one rule for the endpoint (415), the kinds that tell bodies apart, and `redrive`."""
+    media = media_type(headers, next(iter(media_types)))
+    kind = media_types.get(media)
+    if kind is None and media.endswith("+json") and "json" in media_types.values():
+        return "json"
+    return kind
+
+
+def status_union(*tables: Mapping[str, Status]) -> dict[str, Status]:
+    """The status table of a kind that has one per API or event family (its `statuses`): every code of
+    every table; a code in two tables must mean the same in both (TypeError at import otherwise)."""
+    union: dict[str, Status] = {}
+    for table in tables:
+        for code, status in table.items():
+            if union.setdefault(code, status) is not status:
+                raise TypeError(f"status code {code!r} maps to two statuses")
+    return union
 
 
 def form_params(

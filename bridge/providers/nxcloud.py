@@ -163,6 +163,7 @@ class NxCloudProvider(Provider[NxCloudSettings, NxCloudVerified]):
     kind: ClassVar[str] = KIND
     title: ClassVar[str] = "NxCloud"
     settings_model: ClassVar[type[InstanceSettings]] = NxCloudSettings
+    statuses: ClassVar[Mapping[str, Status]] = _STATUS
     media_types: ClassVar[Mapping[str, BodyKind]] = {JSON: "json", "text/json": "json", "text/plain": "json"}
     safe_headers: ClassVar[frozenset[str]] = frozenset({"accesskey", "action", "biztype", "ts", "algorithm"})
     timestamped: ClassVar[bool] = True
@@ -244,7 +245,7 @@ class NxCloudProvider(Provider[NxCloudSettings, NxCloudVerified]):
             received_at=callback.raw.received_at,
             segments=count(optional_text(body, "size"), where="size"),
             price=decimal_text(optional_text(body, "price"), where="price"),
-            raw=body if self.settings.include_raw else None,
+            raw=body,
         )
 
     def _inbound(self, body: dict[str, Any], callback: Verified) -> InboundMessage:
@@ -262,7 +263,7 @@ class NxCloudProvider(Provider[NxCloudSettings, NxCloudVerified]):
             received_at=callback.raw.received_at,
             segments=count(optional_text(body, "size"), where="size"),
             price=decimal_text(optional_text(body, "price"), where="price"),
-            raw=body if self.settings.include_raw else None,
+            raw=body,
             status_code=optional_text(body, "smsStatus") or "",
         )
 

@@ -124,6 +124,7 @@ class PlivoProvider(Provider[PlivoSettings, PlivoVerified]):
     kind: ClassVar[str] = KIND
     title: ClassVar[str] = "Plivo"
     settings_model: ClassVar[type[InstanceSettings]] = PlivoSettings
+    statuses: ClassVar[Mapping[str, Status]] = _STATUS
     methods: ClassVar[frozenset[str]] = frozenset({"POST", "GET"})
     media_types: ClassVar[Mapping[str, BodyKind]] = {FORM: "form"}
     samples: ClassVar[Sequence[Sample]] = (
@@ -205,7 +206,7 @@ class PlivoProvider(Provider[PlivoSettings, PlivoVerified]):
             received_at=callback.raw.received_at,
             segments=count(_present(fields, "Units"), where="Units"),
             price=decimal_text(_present(fields, "TotalRate"), where="TotalRate"),
-            raw=fields if self.settings.include_raw else None,
+            raw=fields,
             provider_time=occurred_at is not None,
         )
 
@@ -226,7 +227,7 @@ class PlivoProvider(Provider[PlivoSettings, PlivoVerified]):
             received_at=callback.raw.received_at,
             segments=count(_present(fields, "Units"), where="Units"),
             price=decimal_text(_present(fields, "TotalRate"), where="TotalRate"),
-            raw=fields if self.settings.include_raw else None,
+            raw=fields,
             provider_time=False,  # the event id must not change with the time of a retry
         )
 

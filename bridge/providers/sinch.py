@@ -141,6 +141,7 @@ class SinchProvider(Provider[SinchSettings, Verified]):
     kind: ClassVar[str] = KIND
     title: ClassVar[str] = "Sinch SMS"
     settings_model: ClassVar[type[InstanceSettings]] = SinchSettings
+    statuses: ClassVar[Mapping[str, Status]] = _STATUS
     safe_headers: ClassVar[frozenset[str]] = frozenset({NONCE, TIMESTAMP, ALGORITHM})
     timestamped: ClassVar[bool] = True  # with HMAC; Basic auth has no signed time (signs_time)
     samples: ClassVar[Sequence[Sample]] = (
@@ -211,7 +212,7 @@ class SinchProvider(Provider[SinchSettings, Verified]):
             received_at=verified.raw.received_at,
             segments=count(optional_text(report, "number_of_message_parts"), where="number_of_message_parts"),
             price=None,
-            raw=raw if self.settings.include_raw else None,
+            raw=raw,
         )
 
     def _batch(self, document: dict[str, Any], verified: Verified) -> Parsed:
@@ -262,7 +263,7 @@ class SinchProvider(Provider[SinchSettings, Verified]):
             received_at=verified.raw.received_at,
             segments=None,
             price=None,
-            raw=message if self.settings.include_raw else None,
+            raw=message,
         )
 
     def accepted(self, verified: Verified) -> Reply:

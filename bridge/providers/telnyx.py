@@ -14,7 +14,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from decimal import Decimal
 from typing import Annotated, Any, ClassVar, Final, Literal
@@ -143,6 +143,7 @@ class TelnyxProvider(Provider[TelnyxSettings, Verified]):
     kind: ClassVar[str] = KIND
     title: ClassVar[str] = "Telnyx"
     settings_model: ClassVar[type[InstanceSettings]] = TelnyxSettings
+    statuses: ClassVar[Mapping[str, Status]] = _STATUS
     safe_headers: ClassVar[frozenset[str]] = frozenset({TIMESTAMP})
     timestamped: ClassVar[bool] = True
     samples: ClassVar[Sequence[Sample]] = (
@@ -187,7 +188,7 @@ class TelnyxProvider(Provider[TelnyxSettings, Verified]):
         payload = data.get("payload")
         if not isinstance(payload, dict):
             raise MalformedCallbackError("wrong_shape", "data.payload: must be an object")
-        raw = data if self.settings.include_raw else None
+        raw = data
         if event_type == "message.received":
             return [self._inbound(payload, occurred_at, verified, raw)]
         return self._receipts(payload, occurred_at, verified, raw)

@@ -23,10 +23,7 @@ from bridge.providers.base import (
     JSON,
     BodyKind,
     InstanceSettings,
-    Outgoing,
     Parsed,
-    Provider,
-    RawCallback,
     Reply,
     Sample,
     Verified,
@@ -34,7 +31,8 @@ from bridge.providers.base import (
 from bridge.providers.common import identifier, load_json, local_time, optional_text, text_field, unix_time
 from bridge.providers.reports import each_report
 from bridge.providers.samples import beijing_text
-from bridge.providers.verification import UrlToken, check_url_token, with_url_token
+from bridge.providers.schemes import SchemeProvider, UrlTokenScheme
+from bridge.providers.verification import UrlToken
 
 KIND: Final = "tencent"
 MAX_REPORTS: Final = 100
@@ -78,12 +76,13 @@ def _reply_sample(now: float) -> bytes:
     return orjson.dumps(reply)
 
 
-class TencentProvider(Provider[TencentSettings, Verified]):
+class TencentProvider(SchemeProvider[TencentSettings]):
     """Tencent Cloud SMS status and reply callbacks for one instance."""
 
     kind: ClassVar[str] = KIND
     title: ClassVar[str] = "Tencent Cloud SMS"
     settings_model: ClassVar[type[InstanceSettings]] = TencentSettings
+    statuses: ClassVar[Mapping[str, Status]] = _STATUS
     media_types: ClassVar[Mapping[str, BodyKind]] = {JSON: "json", "text/json": "json", "text/plain": "json"}
     samples: ClassVar[Sequence[Sample]] = (
         Sample("dr", EventType.DELIVERY_RECEIPT, "a status callback with one report (the seed's sample)",
@@ -97,15 +96,8 @@ class TencentProvider(Provider[TencentSettings, Verified]):
 
     def __init__(self, settings: TencentSettings, clock: Clock) -> None:
         self.settings = settings
-        self._token = settings.url_token.reveal().encode("utf-8")
+        self.scheme = UrlTokenScheme(settings.url_token)
         self._zone = ZoneInfo(settings.timezone)
-
-    def verify(self, callback: RawCallback) -> Verified:
-        check_url_token(callback.url_token, self._token)
-        return Verified(callback)
-
-    def restore(self, callback: RawCallback) -> Verified:
-        return Verified(callback)
 
     def parse(self, verified: Verified) -> Parsed:
         document = load_json(verified.raw.body)
@@ -146,7 +138,7 @@ class TencentProvider(Provider[TencentSettings, Verified]):
             received_at=callback.raw.received_at,
             segments=None,
             price=None,
-            raw=report if self.settings.include_raw else None,
+            raw=report,
         )
 
     def _reply_message(self, reply: dict[str, Any], callback: Verified) -> InboundMessage:
@@ -167,7 +159,7 @@ class TencentProvider(Provider[TencentSettings, Verified]):
             received_at=callback.raw.received_at,
             segments=None,
             price=None,
-            raw=reply if self.settings.include_raw else None,
+            raw=reply,
         )
 
     def accepted(self, verified: Verified) -> Reply:
@@ -175,7 +167,3 @@ class TencentProvider(Provider[TencentSettings, Verified]):
 
     def rejected(self, error: CallbackError) -> Reply:
         return _reply(error.status, error.status, f"{error.reason}: {error}")
-
-    def sign(self, url: str, body: bytes, sample: str, now: float) -> Outgoing:
-        """Tencent signs nothing: the instance's token goes in the URL's last path segment."""
-        return Outgoing("POST", with_url_token(url, self.settings.url_token.reveal()), {"content-type": JSON}, body)

@@ -38,7 +38,7 @@ from bridge.providers.base import (
     Sample,
     Verified,
 )
-from bridge.providers.common import count, identifier, media_type, optional_text, query_or_form
+from bridge.providers.common import body_kind, count, identifier, optional_text, query_or_form
 from bridge.providers.replies import text_refusal
 from bridge.providers.samples import time_text
 from bridge.providers.twilio_signature import (
@@ -88,8 +88,7 @@ class TwilioSettings(InstanceSettings):
 
 def is_json(headers: Mapping[str, str]) -> bool:
     """Whether the endpoint took the body as JSON (same rule: declared type or a `+json` suffix)."""
-    media = media_type(headers, FORM)
-    return MEDIA_TYPES.get(media) == "json" or media.endswith("+json")
+    return body_kind(MEDIA_TYPES, headers) == "json"
 
 
 @dataclass(frozen=True, slots=True)
@@ -152,6 +151,7 @@ class TwilioProvider(Provider[TwilioSettings, TwilioVerified]):
     kind: ClassVar[str] = KIND
     title: ClassVar[str] = "Twilio Programmable Messaging"
     settings_model: ClassVar[type[InstanceSettings]] = TwilioSettings
+    statuses: ClassVar[Mapping[str, Status]] = STATUSES
     methods: ClassVar[frozenset[str]] = frozenset({"GET", "POST"})
     media_types: ClassVar[Mapping[str, BodyKind]] = MEDIA_TYPES
     safe_headers: ClassVar[frozenset[str]] = frozenset({"i-twilio-idempotency-token", "x-home-region"})
@@ -239,7 +239,7 @@ class TwilioProvider(Provider[TwilioSettings, TwilioVerified]):
             received_at=received,
             segments=count(optional_text(record, "NumSegments"), where="NumSegments"),
             price=None,
-            raw=record if self.settings.include_raw else None,
+            raw=record,
         )
 
     def _inbound(self, record: dict[str, Any], verified: TwilioVerified) -> InboundMessage:
@@ -262,7 +262,7 @@ class TwilioProvider(Provider[TwilioSettings, TwilioVerified]):
             received_at=received,
             segments=count(optional_text(record, "NumSegments"), where="NumSegments"),
             price=None,
-            raw=record if self.settings.include_raw else None,
+            raw=record,
         )
 
     def accepted(self, verified: TwilioVerified) -> Reply:

@@ -30,7 +30,7 @@ from pydantic import Field, model_validator
 
 from bridge.clock import Clock
 from bridge.errors import CallbackError, MalformedCallbackError, UsageError, VerificationError
-from bridge.events import EventType
+from bridge.events import EventType, Status
 from bridge.providers import vonage_events as events
 from bridge.providers.base import (
     FORM,
@@ -46,7 +46,7 @@ from bridge.providers.base import (
     StrictModel,
     Verified,
 )
-from bridge.providers.common import media_type
+from bridge.providers.common import body_kind, status_union
 from bridge.providers.replies import EMPTY_OK, text_refusal
 from bridge.providers.verification import MIN_TOKEN_LENGTH, check_url_token, signed_time, with_url_token
 from bridge.providers.vonage_signature import (
@@ -112,8 +112,9 @@ class VonageProvider(Provider[VonageSettings, VonageVerified]):
     kind: ClassVar[str] = KIND
     title: ClassVar[str] = "Vonage"
     settings_model: ClassVar[type[InstanceSettings]] = VonageSettings
+    statuses: ClassVar[Mapping[str, Status]] = status_union(events.SMS_STATUS, events.MESSAGES_STATUS)
     methods: ClassVar[frozenset[str]] = frozenset({"GET", "POST"})
-    media_types: ClassVar[Mapping[str, BodyKind]] = {JSON: "json", FORM: "form"}
+    media_types: ClassVar[Mapping[str, BodyKind]] = events.MEDIA_TYPES
     timestamped: ClassVar[bool] = True  # both signatures sign a time; unsigned SMS callbacks have none (signs_time)
     samples: ClassVar[Sequence[Sample]] = (
         Sample("sms-dr", EventType.DELIVERY_RECEIPT, "SMS API delivery receipt (POST JSON)", events.sms_dr_sample),
@@ -214,7 +215,7 @@ class VonageProvider(Provider[VonageSettings, VonageVerified]):
 
     def parse(self, verified: VonageVerified) -> Parsed:
         parse = events.messages_event if verified.api == "messages" else events.sms_event
-        return [parse(verified.raw, self.phone, include_raw=self.settings.include_raw)]
+        return [parse(verified.raw, self.phone)]
 
     def accepted(self, verified: VonageVerified) -> Reply:
         return EMPTY_OK
@@ -256,7 +257,7 @@ class VonageProvider(Provider[VonageSettings, VonageVerified]):
 
 def _api_of(callback: RawCallback) -> Api:
     """`messages` for a JSON body with `message_uuid`; anything else is the SMS API."""
-    if callback.method == "GET" or media_type(callback.headers, JSON) == FORM:
+    if callback.method == "GET" or body_kind(events.MEDIA_TYPES, callback.headers) == "form":
         return "sms"
     try:
         document = orjson.loads(callback.body)

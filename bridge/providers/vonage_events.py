@@ -11,24 +11,24 @@ parameters count as absent: the Java SDK leaves them out of the signature, so a 
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
-from typing import Any, Final
+from typing import Any, Final, TypeVar
 
 import orjson
 
 from bridge.errors import MalformedCallbackError
 from bridge.events import DeliveryReceipt, InboundMessage, Status
 from bridge.phones import Phone
-from bridge.providers.base import FORM, JSON, RawCallback
+from bridge.providers.base import FORM, JSON, BodyKind, RawCallback
 from bridge.providers.common import (
+    body_kind,
     count,
     decimal_text,
     identifier,
     iso_time,
     load_json,
     local_time,
-    media_type,
     optional_text,
     query_or_form,
     text_field,
@@ -37,6 +37,7 @@ from bridge.providers.common import (
 from bridge.providers.samples import iso_text, time_text, uuid_at
 
 KIND: Final = "vonage"
+MEDIA_TYPES: Final[Mapping[str, BodyKind]] = {JSON: "json", FORM: "form"}  # the first when a callback has none
 PhoneOf = Callable[..., Phone]
 
 SMS_STATUS: Final = {
@@ -67,13 +68,28 @@ BLANK: Final = "".join(chr(c) for c in range(0x21))  # what Java's String.trim()
 SECRET_PARAMS: Final = frozenset({"token"})  # the URL token of an unsigned instance: never in `raw`
 
 
+R = TypeVar("R", bound=Mapping[str, Any])
+Build = Callable[[R, RawCallback, PhoneOf], DeliveryReceipt | InboundMessage]
+
+
+def _by_shape(record: R, callback: RawCallback, phone: PhoneOf, receipt: Build[R], inbound: Build[R],
+              inbound_marks: tuple[str, ...], neither: str) -> DeliveryReceipt | InboundMessage:
+    """Either API's dispatch: a receipt when the record has `status`, an inbound SMS when it has one of
+    `inbound_marks`, else wrong_shape with `neither`."""
+    if "status" in record:
+        return receipt(record, callback, phone)
+    if any(mark in record for mark in inbound_marks):
+        return inbound(record, callback, phone)
+    raise MalformedCallbackError("wrong_shape", neither)
+
+
 # --- SMS API -------------------------------------------------------------------------------------
 
 
 def sms_params(callback: RawCallback) -> dict[str, str]:
     """The SMS API parameters: the query of a GET, the form or JSON object of a POST. Repeated
     names are refused (SDKs disagree on which one counts)."""
-    if callback.method != "GET" and media_type(callback.headers, JSON) != FORM:
+    if callback.method != "GET" and body_kind(MEDIA_TYPES, callback.headers) != "form":
         return _json_params(callback.body)
     params: dict[str, str] = {}
     for name, value in query_or_form(callback):
@@ -100,19 +116,14 @@ def _json_params(body: bytes) -> dict[str, str]:
     return params
 
 
-def sms_event(callback: RawCallback, phone: PhoneOf, *, include_raw: bool) -> DeliveryReceipt | InboundMessage:
+def sms_event(callback: RawCallback, phone: PhoneOf) -> DeliveryReceipt | InboundMessage:
     """A delivery receipt (has `status`) or an inbound SMS (has `text` or `type`)."""
     params = {k: v for k, v in sms_params(callback).items() if v.strip(BLANK) and k not in SECRET_PARAMS}
-    raw: dict[str, Any] | None = dict(params) if include_raw else None
-    if "status" in params:
-        return _sms_receipt(params, callback, phone, raw)
-    if "text" in params or "type" in params:
-        return _sms_inbound(params, callback, phone, raw)
-    raise MalformedCallbackError("wrong_shape", "neither a delivery receipt (status) nor an inbound SMS (text)")
+    return _by_shape(params, callback, phone, _sms_receipt, _sms_inbound, ("text", "type"),
+                     "neither a delivery receipt (status) nor an inbound SMS (text)")
 
 
-def _sms_receipt(params: dict[str, str], callback: RawCallback, phone: PhoneOf,
-                 raw: dict[str, Any] | None) -> DeliveryReceipt:
+def _sms_receipt(params: dict[str, str], callback: RawCallback, phone: PhoneOf) -> DeliveryReceipt:
     status = params["status"]
     error = params.get("err-code")
     detail = None if error is None else f"{error}: {ERR_CODES[error]}" if error in ERR_CODES else error
@@ -131,12 +142,11 @@ def _sms_receipt(params: dict[str, str], callback: RawCallback, phone: PhoneOf,
         received_at=callback.received_at,
         segments=None,  # one receipt per part, each with its own messageId
         price=decimal_text(params.get("price"), where="price"),
-        raw=raw,
+        raw=dict(params),
     )
 
 
-def _sms_inbound(params: dict[str, str], callback: RawCallback, phone: PhoneOf,
-                 raw: dict[str, Any] | None) -> InboundMessage:
+def _sms_inbound(params: dict[str, str], callback: RawCallback, phone: PhoneOf) -> InboundMessage:
     if params.get("type", "text") not in ("text", "unicode"):
         raise MalformedCallbackError("unsupported_callback", "type: only text and unicode SMS have text")
     sender = phone(identifier(params, "msisdn"), international=True)  # the record key
@@ -152,7 +162,7 @@ def _sms_inbound(params: dict[str, str], callback: RawCallback, phone: PhoneOf,
         received_at=callback.received_at,
         segments=None,  # a concatenated SMS arrives part by part (concat-part of concat-total)
         price=None,
-        raw=raw,
+        raw=dict(params),
     )
 
 
@@ -173,7 +183,7 @@ def _sms_time(params: dict[str, str]) -> datetime:
 # --- Messages API --------------------------------------------------------------------------------
 
 
-def messages_event(callback: RawCallback, phone: PhoneOf, *, include_raw: bool) -> DeliveryReceipt | InboundMessage:
+def messages_event(callback: RawCallback, phone: PhoneOf) -> DeliveryReceipt | InboundMessage:
     """An SMS status webhook (has `status`) or an inbound SMS (has `message_type`)."""
     document = load_json(callback.body)
     if not isinstance(document, dict):
@@ -181,16 +191,11 @@ def messages_event(callback: RawCallback, phone: PhoneOf, *, include_raw: bool) 
     channel = optional_text(document, "channel")
     if channel not in (None, "sms"):
         raise MalformedCallbackError("unsupported_callback", "channel: only sms is bridged")
-    raw = document if include_raw else None
-    if "status" in document:
-        return _messages_receipt(document, callback, phone, raw)
-    if "message_type" in document or "text" in document:
-        return _messages_inbound(document, callback, phone, raw)
-    raise MalformedCallbackError("wrong_shape", "neither a status webhook (status) nor an inbound message")
+    return _by_shape(document, callback, phone, _messages_receipt, _messages_inbound, ("message_type", "text"),
+                     "neither a status webhook (status) nor an inbound message")
 
 
-def _messages_receipt(document: dict[str, Any], callback: RawCallback, phone: PhoneOf,
-                      raw: dict[str, Any] | None) -> DeliveryReceipt:
+def _messages_receipt(document: dict[str, Any], callback: RawCallback, phone: PhoneOf) -> DeliveryReceipt:
     status = text_field(document, "status")
     error = _object(document, "error")
     title, detail = optional_text(error, "title", where="error."), optional_text(error, "detail", where="error.")
@@ -209,12 +214,11 @@ def _messages_receipt(document: dict[str, Any], callback: RawCallback, phone: Ph
         received_at=callback.received_at,
         segments=count(optional_text(_object(document, "sms"), "count_total", where="sms."), where="sms.count_total"),
         price=_price(document),
-        raw=raw,
+        raw=document,
     )
 
 
-def _messages_inbound(document: dict[str, Any], callback: RawCallback, phone: PhoneOf,
-                      raw: dict[str, Any] | None) -> InboundMessage:
+def _messages_inbound(document: dict[str, Any], callback: RawCallback, phone: PhoneOf) -> InboundMessage:
     if document.get("message_type", "text") != "text":
         raise MalformedCallbackError("unsupported_callback", "message_type: only text is bridged")
     sender = phone(identifier(document, "from"), international=True)  # the record key
@@ -231,7 +235,7 @@ def _messages_inbound(document: dict[str, Any], callback: RawCallback, phone: Ph
         received_at=callback.received_at,
         segments=count(optional_text(sms, "num_messages", where="sms."), where="sms.num_messages"),
         price=_price(document),
-        raw=raw,
+        raw=document,
     )
 
 

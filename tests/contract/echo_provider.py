@@ -68,6 +68,7 @@ class EchoProvider(Provider[EchoSettings, EchoVerified]):
     media_types: ClassVar[Mapping[str, BodyKind]] = {JSON: "json", FORM: "form"}
     safe_headers: ClassVar[frozenset[str]] = frozenset({"x-echo-timestamp"})
     timestamped: ClassVar[bool] = True
+    statuses: ClassVar[Mapping[str, Status]] = {"delivered": Status.DELIVERED}
     samples: ClassVar[Sequence[Sample]] = (
         Sample("receipt", EventType.DELIVERY_RECEIPT, "a JSON receipt", _receipt),
         Sample("inbound", EventType.INBOUND_MESSAGE, "a form-encoded inbound message", _inbound),
@@ -103,7 +104,7 @@ class EchoProvider(Provider[EchoSettings, EchoVerified]):
             sender = self.phone(text_field(dict(verified.fields), "from"))
             return [InboundMessage(KIND, identifier(dict(verified.fields), "id"), sender.number, None,
                                    text_field(dict(verified.fields), "text"), received, received, None, None,
-                                   region=sender.region)]
+                                   raw=dict(verified.fields), region=sender.region)]
         body = load_json(verified.raw.body)
         if not isinstance(body, dict):
             raise MalformedCallbackError("wrong_shape", "body must be an object")

@@ -17,6 +17,7 @@ from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 import httpx
+import orjson
 import pytest
 import yaml
 from hypothesis import HealthCheck, given, settings
@@ -26,11 +27,11 @@ from prometheus_client import CollectorRegistry
 from bridge.clock import FixedClock
 from bridge.config import Settings, parse
 from bridge.errors import CallbackError, MalformedCallbackError, VerificationError
-from bridge.events import DeliveryReceipt, InboundMessage
+from bridge.events import DeliveryReceipt, InboundMessage, Status
 from bridge.http.app import create_app
 from bridge.http.lifecycle import Lifecycle
 from bridge.kafka.envelope import Envelope
-from bridge.providers import PROVIDERS, AnyProvider, build
+from bridge.providers import PROVIDERS, ProviderAdapter, build
 from bridge.providers.base import BadReport, Outgoing, RawCallback, Verified
 from tests.fakes import FakePublisher
 from tests.helpers import assert_valid_record
@@ -55,7 +56,7 @@ def bridge_settings(kind: str, **overrides: Any) -> Settings:
     return parse(yaml.safe_dump(document), {})
 
 
-def make_provider(kind: str, now: float, **overrides: Any) -> AnyProvider:
+def make_provider(kind: str, now: float, **overrides: Any) -> ProviderAdapter:
     return build(bridge_settings(kind, **overrides).providers[0], FixedClock(now))
 
 
@@ -77,17 +78,17 @@ def secrets_of(kind: str) -> list[str]:
     return out
 
 
-def signed(provider: AnyProvider, sample: str, now: float) -> Outgoing:
+def signed(provider: ProviderAdapter, sample: str, now: float) -> Outgoing:
     body = next(s for s in provider.samples if s.name == sample).body(now)
     return provider.sign(BASE + provider.settings.path, body, sample, now)
 
 
-def to_raw(provider: AnyProvider, request: Outgoing, received: datetime, client: str | None = PEER[0]) -> RawCallback:
+def to_raw(provider: ProviderAdapter, request: Outgoing, received: datetime,
+           client: str | None = PEER[0]) -> RawCallback:
     """The callback as the endpoint would hand it to the provider (for the pure-level tests)."""
     parts = urlsplit(request.url)
     headers = {k.lower(): v for k, v in request.headers.items()}
-    media = headers.get("content-type", next(iter(provider.media_types))).split(";")[0].strip().lower()
-    form = tuple(parse_qsl(request.body.decode())) if provider.media_types.get(media) == "form" else ()
+    form = tuple(parse_qsl(request.body.decode())) if provider.body_kind(headers) == "form" else ()
     extra = parts.path[len(provider.settings.path):].strip("/")
     query = tuple(parse_qsl(parts.query, keep_blank_values=True))
     token = extra or next((v for k, v in query if k == "token"), None)
@@ -125,7 +126,8 @@ def test_every_kind_declares_what_the_seam_needs(kind: str, now: float) -> None:
     assert cls.media_types and set(cls.media_types.values()) <= {"json", "form"}
     assert not cls.safe_headers & {"authorization", "cookie", "x-twilio-signature", "sign"}
     assert cls.samples and len({s.name for s in cls.samples}) == len(cls.samples)
-    assert isinstance(make_provider(kind, now), cls)
+    assert all(isinstance(code, str) and isinstance(status, Status) for code, status in cls.statuses.items())
+    assert make_provider(kind, now).is_a(cls)
 
 
 def test_every_sample_is_signed_verified_and_parsed_to_events_of_its_type(kind: str, now: float) -> None:
@@ -141,6 +143,35 @@ def test_every_sample_is_signed_verified_and_parsed_to_events_of_its_type(kind: 
         envelope = Envelope(provider.settings.cloudevents_source, {t: t.value for t in type(sample.event_type)})
         for event in events:
             assert_valid_record(envelope.to_record(event))
+
+
+def test_every_kind_puts_the_report_in_raw_whatever_the_instance_says(kind: str, now: float) -> None:
+    """`include_raw` is not the kind's business: the envelope applies it (see the next test)."""
+    received = datetime.fromtimestamp(now, UTC)
+    for include_raw in (True, False):
+        provider = make_provider(kind, now, include_raw=include_raw)
+        for sample in provider.samples:
+            verified = provider.verify(to_raw(provider, signed(provider, sample.name, now), received))
+            events = [e for e in provider.parse(verified) if not isinstance(e, BadReport)]
+            assert events and all(isinstance(e.raw, dict) and e.raw for e in events), (sample.name, include_raw)
+
+
+@pytest.mark.anyio
+async def test_include_raw_decides_whether_records_carry_the_report(kind: str, now: float) -> None:
+    """The same callbacks to an instance with `include_raw` and one without: the first's records carry
+    the report, the second's are the same records with `raw` null."""
+    with_raw, without_raw = App(kind, now), App(kind, now, include_raw=False)
+    provider = make_provider(kind, now)
+    for sample in provider.samples:
+        request = signed(provider, sample.name, now)
+        for app in (with_raw, without_raw):
+            assert (await app.send(request)).status_code < 300, sample.name
+    assert len(with_raw.publisher.records) == len(without_raw.publisher.records) > 0
+    for on, off in zip(with_raw.publisher.records, without_raw.publisher.records, strict=True):
+        full, bare = orjson.loads(on.value), orjson.loads(off.value)
+        assert isinstance(full["data"]["raw"], dict) and full["data"]["raw"]
+        assert bare["data"]["raw"] is None
+        assert bare == {**full, "data": {**full["data"], "raw": None}}
 
 
 # --- the shared rules, enforced by the endpoint for every kind ---------------------------------------

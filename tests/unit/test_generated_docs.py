@@ -7,12 +7,12 @@ import re
 import shutil
 from collections.abc import Callable
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import pytest
 
 from bridge.config import load
-from bridge.providers import PROVIDERS, AnyProvider
+from bridge.providers import PROVIDERS, Provider
 from bridge.providers.telnyx import TelnyxProvider
 from scripts import docs
 from tests.conftest import ROOT
@@ -92,7 +92,7 @@ def test_a_new_kind_needs_its_page_and_then_only_the_generator(copy: Path) -> No
         kind: ClassVar[str] = "fresh"
         title: ClassVar[str] = "Fresh SMS"
 
-    registry: dict[str, type[AnyProvider]] = {**PROVIDERS, "fresh": FreshProvider}
+    registry: dict[str, type[Provider[Any, Any]]] = {**PROVIDERS, "fresh": FreshProvider}
     with pytest.raises(docs.DocsError, match=re.escape("docs/providers/fresh.md: missing")):
         docs.generate(copy, registry)
     page = (copy / "docs" / "providers" / "telnyx.md").read_text("utf-8")

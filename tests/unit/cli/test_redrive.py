@@ -25,7 +25,8 @@ WHEN = datetime.fromtimestamp(SEED_EPOCH, UTC)
 
 def tools(settings: Settings) -> tuple[dict[str, Any], dict[str, Envelope]]:
     providers = {p.name: build(p, FixedClock(SEED_EPOCH)) for p in settings.providers}
-    envelopes = {p.name: Envelope(p.cloudevents_source, settings.kafka.topics.by_type()) for p in settings.providers}
+    envelopes = {p.name: Envelope(p.cloudevents_source, settings.kafka.topics.by_type(), include_raw=p.include_raw)
+                 for p in settings.providers}
     return providers, envelopes
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
@@ -41,8 +42,8 @@ INBOUND_KEYS = {"provider", "message_id", "from", "to", "region", "text", "occur
                 "raw"}
 
 
-def envelope(type_prefix: str = "") -> Envelope:
-    return Envelope("/sms/nxcloud/kGp5uFHN", TOPICS, type_prefix)
+def envelope(type_prefix: str = "", *, include_raw: bool = True) -> Envelope:
+    return Envelope("/sms/nxcloud/kGp5uFHN", TOPICS, type_prefix, include_raw)
 
 
 def receipt(**overrides: Any) -> DeliveryReceipt:
@@ -69,22 +70,22 @@ def value(record: KafkaRecord) -> dict[str, Any]:
     return loaded
 
 
-def fixture_events() -> list[tuple[str, SmsEvent]]:
-    """Every event the providers make from the fixture payloads, with and without `raw`."""
+def fixture_events() -> list[tuple[str, SmsEvent, bool]]:
+    """Every event the providers make from the fixture payloads, with the envelope's `include_raw` on and off."""
     clock = FixedClock(WHEN.timestamp())
-    out: list[tuple[str, SmsEvent]] = []
+    out: list[tuple[str, SmsEvent, bool]] = []
     for include_raw in (True, False):
         tencent = tencent_provider(clock, include_raw=include_raw)
         for name in ("status.json", "reply.json"):
             for event in events_of(tencent.parse(tencent.verify(tencent_callback(fixture_bytes("tencent", name))))):
-                out.append((f"tencent/{name}/raw={include_raw}", event))
+                out.append((f"tencent/{name}/raw={include_raw}", event, include_raw))
         nx = nxcloud_provider(clock, include_raw=include_raw)
         for name, action in (("dr.json", "dr"), ("mo.json", "mo")):
             for algorithm in ("md5", "sha256"):
                 body = fixture_bytes("nxcloud", name)
                 verified = nx.verify(nx_callback(body, action=action, algorithm=algorithm))
                 for event in events_of(nx.parse(verified)):
-                    out.append((f"nxcloud/{name}/{algorithm}/raw={include_raw}", event))
+                    out.append((f"nxcloud/{name}/{algorithm}/raw={include_raw}", event, include_raw))
     return out
 
 
@@ -92,7 +93,7 @@ FIXTURE_EVENTS = fixture_events()
 
 
 def test_fixtures_give_an_event_of_each_type_from_each_provider() -> None:
-    kinds = {(e.provider, e.type) for _, e in FIXTURE_EVENTS}
+    kinds = {(e.provider, e.type) for _, e, _ in FIXTURE_EVENTS}
     assert kinds == {(p, t) for p in ("tencent", "nxcloud") for t in EventType}
 
 
@@ -194,19 +195,28 @@ def test_include_raw_off_gives_null_raw() -> None:
     DATA_VALIDATORS[EventType.DELIVERY_RECEIPT].validate(raw["data"])
 
 
+@pytest.mark.parametrize("event", [receipt(), inbound()], ids=["receipt", "inbound"])
+def test_an_envelope_without_include_raw_writes_the_record_of_an_event_without_raw(event: SmsEvent) -> None:
+    """Providers always fill `raw`; leaving it out in the envelope gives the bytes a raw-less event gave."""
+    without = envelope(include_raw=False).to_record(event, TRACEPARENT)
+    assert without == envelope().to_record(replace(event, raw=None), TRACEPARENT)
+    assert value(without)["data"]["raw"] is None
+    assert value(envelope().to_record(event))["data"]["raw"] == event.raw
+
+
 # --- every fixture event: schema, SDK, CloudEvents schema -------------------------------------------
 
 
-@pytest.mark.parametrize(("name", "event"), FIXTURE_EVENTS, ids=[n for n, _ in FIXTURE_EVENTS])
-def test_fixture_event_data_validates_against_its_shipped_schema(name: str, event: SmsEvent) -> None:
-    raw = value(envelope().to_record(event))
+@pytest.mark.parametrize(("name", "event", "include_raw"), FIXTURE_EVENTS, ids=[n for n, _, _ in FIXTURE_EVENTS])
+def test_fixture_event_data_validates_against_its_shipped_schema(name: str, event: SmsEvent, include_raw: bool) -> None:
+    raw = value(envelope(include_raw=include_raw).to_record(event))
     DATA_VALIDATORS[event.type].validate(raw["data"])
     assert set(raw["data"]) == (RECEIPT_KEYS if event.type is EventType.DELIVERY_RECEIPT else INBOUND_KEYS)
 
 
-@pytest.mark.parametrize(("name", "event"), FIXTURE_EVENTS, ids=[n for n, _ in FIXTURE_EVENTS])
-def test_fixture_event_record_decodes_with_the_official_sdk(name: str, event: SmsEvent) -> None:
-    record = envelope("com.example").to_record(event, TRACEPARENT)
+@pytest.mark.parametrize(("name", "event", "include_raw"), FIXTURE_EVENTS, ids=[n for n, _, _ in FIXTURE_EVENTS])
+def test_fixture_event_record_decodes_with_the_official_sdk(name: str, event: SmsEvent, include_raw: bool) -> None:
+    record = envelope("com.example", include_raw=include_raw).to_record(event, TRACEPARENT)
     raw = assert_valid_record(record)
     decoded = decode(record)
     assert decoded.get_specversion() == "1.0"

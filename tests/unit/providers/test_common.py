@@ -7,8 +7,17 @@ from datetime import UTC, datetime, timedelta, timezone
 import pytest
 
 from bridge.errors import MalformedCallbackError
+from bridge.events import Status
 from bridge.providers.base import FORM, JSON, RawCallback
-from bridge.providers.common import form_params, iso_time, local_time, media_type, query_or_form
+from bridge.providers.common import (
+    body_kind,
+    form_params,
+    iso_time,
+    local_time,
+    media_type,
+    query_or_form,
+    status_union,
+)
 
 RECEIVED = datetime(2025, 1, 1, tzinfo=UTC)
 CST = timezone(timedelta(hours=8))
@@ -76,3 +85,25 @@ def test_a_time_that_leaves_years_1_to_9999_in_utc_is_malformed_for_both_readers
         local_time("0001-01-01 00:00:00", CST, where="t")
     with pytest.raises(MalformedCallbackError, match="t: must be a time within years 1 to 9999"):
         iso_time("0001-01-01T00:00:00+01:00", where="t")
+
+
+@pytest.mark.parametrize(("content_type", "expected"), [
+    (None, "form"), ("application/x-www-form-urlencoded; charset=utf-8", "form"), ("Application/JSON", "json"),
+    ("application/cloudevents+json", "json"), ("text/plain", None),
+])
+def test_the_body_kind_is_the_declared_one_of_the_media_type_and_json_for_any_json_suffix(
+    content_type: str | None, expected: str | None
+) -> None:
+    headers = {} if content_type is None else {"content-type": content_type}
+    assert body_kind({FORM: "form", JSON: "json"}, headers) == expected
+
+
+def test_a_json_suffix_is_no_body_kind_for_a_kind_that_takes_no_json() -> None:
+    assert body_kind({FORM: "form"}, {"content-type": "application/problem+json"}) is None
+
+
+def test_the_union_of_status_tables_refuses_a_code_that_maps_two_ways() -> None:
+    assert status_union({"a": Status.DELIVERED}, {"a": Status.DELIVERED, "b": Status.UNKNOWN}) == {
+        "a": Status.DELIVERED, "b": Status.UNKNOWN}
+    with pytest.raises(TypeError, match="two statuses"):
+        status_union({"a": Status.DELIVERED}, {"a": Status.UNDELIVERED})

@@ -27,6 +27,7 @@ from tests.helpers import (
     nx_callback,
     nx_headers,
     nxcloud_provider,
+    recorded_raw,
 )
 
 # --- providers.md §1.4 --------------------------------------------------------------------------------
@@ -497,8 +498,9 @@ def test_inbound_without_message_id_or_receiver_is_tolerated(provider: Checked) 
 
 
 def test_include_raw_off_leaves_raw_out(clock: FixedClock) -> None:
-    [event] = parse(nxcloud_provider(clock, include_raw=False), DR_BODY)
-    assert event.raw is None
+    provider = nxcloud_provider(clock, include_raw=False)
+    [event] = parse(provider, DR_BODY)
+    assert recorded_raw(provider.settings, event) is None
 
 
 @pytest.mark.parametrize(("header", "value"), [("biztype", "3"), ("biztype", "1"), ("action", "send"),

@@ -23,7 +23,7 @@ from bridge.providers import PROVIDERS
 from bridge.providers.base import BadReport, Outgoing, RawCallback, Verified
 from bridge.providers.sinch import SinchProvider, SinchSettings, signature, ulid
 from tests.conftest import fixture_bytes
-from tests.helpers import assert_valid_record
+from tests.helpers import assert_valid_record, recorded_raw
 
 SECRET = "SMSWebhooksSecret"  # the SDK test's secret (vector S1)
 NOW = 1736760161.0  # the SDK test's timestamp
@@ -420,8 +420,9 @@ def test_inbound_messages_missing_a_required_field_are_malformed(provider: Sinch
 
 
 def test_include_raw_off_leaves_raw_out(clock: FixedClock) -> None:
-    [event] = parsed(SinchProvider(settings_of(include_raw=False), clock), RECIPIENT)
-    assert event.raw is None
+    provider = SinchProvider(settings_of(include_raw=False), clock)
+    [event] = parsed(provider, RECIPIENT)
+    assert recorded_raw(provider.settings, event) is None
 
 
 def test_restore_rebuilds_a_dead_letter_without_its_signature(provider: SinchProvider) -> None:

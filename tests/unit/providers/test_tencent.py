@@ -16,7 +16,15 @@ from bridge.events import DeliveryReceipt, InboundMessage, Status
 from bridge.providers.base import BadReport, Verified
 from bridge.providers.tencent import MAX_REPORTS
 from tests.conftest import TENCENT_TOKEN, fixture_bytes
-from tests.helpers import SEED_TIME, Checked, events_of, tencent_callback, tencent_provider, tencent_settings
+from tests.helpers import (
+    SEED_TIME,
+    Checked,
+    events_of,
+    recorded_raw,
+    tencent_callback,
+    tencent_provider,
+    tencent_settings,
+)
 
 SAMPLE = {
     "user_receive_time": "2015-10-17 08:03:04",
@@ -139,8 +147,9 @@ def test_numbers_given_as_json_numbers_are_read_as_text(provider: Checked) -> No
 
 
 def test_include_raw_off_leaves_raw_out(clock: FixedClock) -> None:
-    [event] = parse(tencent_provider(clock, include_raw=False), [SAMPLE])
-    assert event.raw is None
+    provider = tencent_provider(clock, include_raw=False)
+    [event] = parse(provider, [SAMPLE])
+    assert recorded_raw(provider.settings, event) is None
 
 
 def test_same_report_received_twice_has_the_same_event_id(provider: Checked, clock: FixedClock) -> None:

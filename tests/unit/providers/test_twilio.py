@@ -22,7 +22,7 @@ from bridge.providers.base import FORM, JSON, Outgoing, RawCallback
 from bridge.providers.twilio import EMPTY_TWIML, STATUSES, TwilioProvider, TwilioSettings, TwilioVerified
 from bridge.providers.twilio_signature import body_hash, signature, url_variants
 from tests.conftest import fixture_bytes
-from tests.helpers import assert_valid_record
+from tests.helpers import assert_valid_record, recorded_raw
 
 NOW = 1_700_000_000.0
 RECEIVED = datetime.fromtimestamp(NOW, UTC)
@@ -386,8 +386,9 @@ def test_unread_repeated_parameters_are_kept_as_lists_in_raw() -> None:
 
 
 def test_raw_is_left_out_when_the_instance_says_so() -> None:
-    [event] = events(make_provider(include_raw=False), form_callback(STATUS))
-    assert event.raw is None
+    provider = make_provider(include_raw=False)
+    [event] = events(provider, form_callback(STATUS))
+    assert recorded_raw(provider.settings, event) is None
 
 
 # --- dead letters --------------------------------------------------------------------------------------

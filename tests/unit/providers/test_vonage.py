@@ -34,7 +34,7 @@ from bridge.providers.vonage_signature import (
 )
 from tests.conftest import SEED_EPOCH, fixture_bytes
 from tests.fakes import FakePublisher
-from tests.helpers import SEED_TIME, Checked, assert_valid_record
+from tests.helpers import SEED_TIME, Checked, assert_valid_record, recorded_raw
 
 KEY, SECRET = "a1b2c3d", "test-vonage-signature-secret"
 OTHER_KEY, OTHER_SECRET = "e5f6g7h", "other-vonage-secret"
@@ -489,8 +489,9 @@ def test_the_url_token_never_reaches_raw_and_empty_parameters_count_as_absent(cl
     provider = checked(clock, allow_unsigned_sms=True, url_token=TOKEN)
     [event] = events_of(provider, sms_get({**DR, "token": TOKEN, "client-ref": ""}, token=TOKEN))
     assert event.raw is not None and "token" not in event.raw and "client-ref" not in event.raw
-    [bare] = checked(clock, include_raw=False).parse(provider.verify(sms_json({**DR, "status": "expired"}, TOKEN)))
-    assert isinstance(bare, DeliveryReceipt) and bare.raw is None
+    without = checked(clock, include_raw=False)
+    [bare] = without.parse(provider.verify(sms_json({**DR, "status": "expired"}, TOKEN)))
+    assert isinstance(bare, DeliveryReceipt) and recorded_raw(without.settings, bare) is None
 
 
 def test_documented_messages_status_with_an_error_gives_every_field(provider: Checked) -> None:
@@ -547,8 +548,8 @@ def test_every_sample_event_makes_a_valid_record(provider: Checked) -> None:
             assert_valid_record(envelope.to_record(event))
 
 
-def test_restore_of_a_dead_letter_finds_the_api_without_the_signature(provider: Checked) -> None:
-    vonage = provider.provider
+def test_restore_of_a_dead_letter_finds_the_api_without_the_signature(clock: FixedClock) -> None:
+    vonage = VonageProvider(vonage_settings(), clock)  # the kind itself: its restore() says which API
     letter = RawCallback(STATUS_BODY, {"content-type": JSON}, None, SEED_TIME)
     assert vonage.restore(letter).api == "messages"
     [event] = vonage.parse(vonage.restore(letter))
