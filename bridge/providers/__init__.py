@@ -13,6 +13,7 @@ from bridge.clock import Clock
 from bridge.providers.alibaba import AlibabaProvider
 from bridge.providers.base import InstanceSettings, Provider
 from bridge.providers.bird import BirdProvider
+from bridge.providers.infobip import InfobipProvider
 from bridge.providers.nxcloud import NxCloudProvider
 from bridge.providers.plivo import PlivoProvider
 from bridge.providers.sinch import SinchProvider
@@ -35,6 +36,7 @@ PROVIDERS: dict[str, type[AnyProvider]] = {
         AlibabaProvider,
         TwilioProvider,
         VonageProvider,
+        InfobipProvider,
     )
 }
 
