@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from bridge.clock import Clock
+from bridge.providers.africastalking import AfricasTalkingProvider
 from bridge.providers.alibaba import AlibabaProvider
 from bridge.providers.base import InstanceSettings, Provider
 from bridge.providers.bird import BirdProvider
@@ -37,6 +38,7 @@ PROVIDERS: dict[str, type[AnyProvider]] = {
         TwilioProvider,
         VonageProvider,
         InfobipProvider,
+        AfricasTalkingProvider,
     )
 }
 
