@@ -127,16 +127,11 @@ def _dr_sample(now: float) -> bytes:
 
 def _dr_v2_sample(now: float) -> bytes:
     """The docs' v2 delivery report (§1.1 Sample 1, its first report), its message id and times from `now`."""
-    return orjson.dumps({"results": [{
-        "bulkId": "BULK-ID-123-xyz", "messageId": f"MESSAGE-ID-{_message_id(now)}", "to": "41793026727",
-        "sentAt": time_text(now - 5, INFOBIP_TIME), "doneAt": time_text(now, INFOBIP_TIME), "smsCount": 1,
-        "callbackData": "callbackData", "price": {"pricePerMessage": 0.01, "currency": "EUR"},
-        "status": {"groupId": 3, "groupName": "DELIVERED", "id": 5, "name": "DELIVERED_TO_HANDSET",
-                   "description": "Message delivered to handset"},
-        "error": {"groupId": 0, "groupName": "Ok", "id": 0, "name": "NO_ERROR", "description": "No Error",
-                  "permanent": False},
-        "entityId": "promotional-traffic-entity", "applicationId": "marketing-automation-application",
-    }]})
+    [v3] = orjson.loads(_dr_sample(now))["results"]
+    v2 = {k: v3[k] for k in ("bulkId", "messageId", "to", "sentAt", "doneAt")}
+    v2 |= {"smsCount": 1, "callbackData": "callbackData", "price": v3["price"], "status": v3["status"],
+           "error": {**v3["error"], "groupName": "Ok"}, **v3["platform"]}  # v2 writes "Ok"; platform is top level
+    return orjson.dumps({"results": [v2]})
 
 
 def _mo_sample(now: float) -> bytes:
@@ -282,7 +277,7 @@ class InfobipProvider(Provider[InfobipSettings, Verified]):
 
     @staticmethod
     def _segments(report: dict[str, Any], names: tuple[str, ...], where: str) -> int | None:
-        name = next((n for n in names if report.get(n) is not None), names[0])
+        name = next((n for n in names if report.get(n) is not None), names[0])  # v3 name first, then v2
         return count(optional_text(report, name, where=where), where=f"{where}{name}")
 
     def accepted(self, verified: Verified) -> Reply:
