@@ -11,9 +11,11 @@ from typing import Any
 
 from bridge.clock import Clock
 from bridge.providers.adapter import ProviderAdapter
+from bridge.providers.africastalking import AfricasTalkingProvider
 from bridge.providers.alibaba import AlibabaProvider
 from bridge.providers.base import InstanceSettings, Provider
 from bridge.providers.bird import BirdProvider
+from bridge.providers.infobip import InfobipProvider
 from bridge.providers.nxcloud import NxCloudProvider
 from bridge.providers.plivo import PlivoProvider
 from bridge.providers.sinch import SinchProvider
@@ -34,6 +36,8 @@ PROVIDERS: dict[str, type[Provider[Any, Any]]] = {
         AlibabaProvider,
         TwilioProvider,
         VonageProvider,
+        InfobipProvider,
+        AfricasTalkingProvider,
     )
 }
 
