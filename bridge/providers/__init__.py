@@ -14,6 +14,7 @@ from bridge.providers.alibaba import AlibabaProvider
 from bridge.providers.bandwidth import BandwidthProvider
 from bridge.providers.base import InstanceSettings, Provider
 from bridge.providers.bird import BirdProvider
+from bridge.providers.huawei import HuaweiProvider
 from bridge.providers.nxcloud import NxCloudProvider
 from bridge.providers.plivo import PlivoProvider
 from bridge.providers.sinch import SinchProvider
@@ -37,6 +38,7 @@ PROVIDERS: dict[str, type[AnyProvider]] = {
         TwilioProvider,
         VonageProvider,
         BandwidthProvider,
+        HuaweiProvider,
     )
 }
 
