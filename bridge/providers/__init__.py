@@ -1,45 +1,46 @@
 """The provider registry: the single source of truth for every kind the bridge speaks.
 
 Config (the settings model of each kind), the endpoint (methods, media types, checks), dead
-letters (safe headers), `send` and `dev` (samples, signing), the chart's kind enum and the
-README's provider table all read this map; tests fail when any of them drifts from it.
+letters (safe headers), `send` and `dev` (samples, signing), the chart's kind enum, the example
+configuration and the README's provider tables (`make docs`) all read this map; tests fail when
+any of them drifts from it. Adding a kind is one line in KINDS: `<module>:<class>` under
+bridge/providers/.
 """
 
 from __future__ import annotations
 
-from typing import Any
+import importlib
+from typing import Any, Final
 
 from bridge.clock import Clock
 from bridge.providers.adapter import ProviderAdapter
-from bridge.providers.africastalking import AfricasTalkingProvider
-from bridge.providers.alibaba import AlibabaProvider
 from bridge.providers.base import InstanceSettings, Provider
-from bridge.providers.bird import BirdProvider
-from bridge.providers.infobip import InfobipProvider
-from bridge.providers.nxcloud import NxCloudProvider
-from bridge.providers.plivo import PlivoProvider
-from bridge.providers.sinch import SinchProvider
-from bridge.providers.telnyx import TelnyxProvider
-from bridge.providers.tencent import TencentProvider
-from bridge.providers.twilio import TwilioProvider
-from bridge.providers.vonage import VonageProvider
 
-PROVIDERS: dict[str, type[Provider[Any, Any]]] = {
-    cls.kind: cls
-    for cls in (
-        TencentProvider,
-        NxCloudProvider,
-        BirdProvider,
-        SinchProvider,
-        TelnyxProvider,
-        PlivoProvider,
-        AlibabaProvider,
-        TwilioProvider,
-        VonageProvider,
-        InfobipProvider,
-        AfricasTalkingProvider,
-    )
-}
+KINDS: Final = (
+    "tencent:TencentProvider",
+    "nxcloud:NxCloudProvider",
+    "bird:BirdProvider",
+    "sinch:SinchProvider",
+    "telnyx:TelnyxProvider",
+    "plivo:PlivoProvider",
+    "alibaba:AlibabaProvider",
+    "twilio:TwilioProvider",
+    "vonage:VonageProvider",
+    "infobip:InfobipProvider",
+    "africastalking:AfricasTalkingProvider",
+    "bandwidth:BandwidthProvider",
+    "huawei:HuaweiProvider",
+    "azure:AzureProvider",
+)
+
+
+def _load(spec: str) -> type[Provider[Any, Any]]:
+    module, _, name = spec.partition(":")
+    cls: type[Provider[Any, Any]] = getattr(importlib.import_module(f"{__name__}.{module}"), name)
+    return cls
+
+
+PROVIDERS: dict[str, type[Provider[Any, Any]]] = {cls.kind: cls for cls in map(_load, KINDS)}
 
 
 def build(settings: InstanceSettings, clock: Clock) -> ProviderAdapter:
@@ -55,4 +56,4 @@ def dev_instances() -> list[dict[str, Any]]:
     ]
 
 
-__all__ = ["PROVIDERS", "Provider", "ProviderAdapter", "build", "dev_instances"]
+__all__ = ["KINDS", "PROVIDERS", "Provider", "ProviderAdapter", "build", "dev_instances"]
