@@ -239,7 +239,7 @@ def test_statuses_map_on_the_name_and_the_final_failure_groups(infobip: Checked,
 
 
 def test_the_status_table_names_only_final_or_intermediate_statuses_of_the_documented_groups() -> None:
-    assert PROVIDERS["infobip"].statuses is STATUSES  # type: ignore[attr-defined]
+    assert PROVIDERS["infobip"].statuses is STATUSES
     assert [n for n, s in STATUSES.items() if s is Status.DELIVERED] == ["DELIVERED_TO_HANDSET"]
     assert all(STATUSES[n] is Status.UNKNOWN for n in STATUSES if n.startswith("PENDING_"))
 
