@@ -37,7 +37,7 @@ from tests.integration.kafka import read_sync
 pytestmark = pytest.mark.integration
 
 IMAGE = "localhost/sms-bridge:image-test"
-BUILD_TIMEOUT = 420.0  # each of: the stand-in base (cold: ~40 s here), the image (cold: ~35 s; cached: ~6 s)
+BUILD_TIMEOUT = 420.0  # each: the stand-in base (cold: 40-170 s here), the image (cold: 35-100 s; cached: ~6 s)
 READY_TIMEOUT = 60.0
 STOP_TIMEOUT = 20  # podman stop: SIGTERM, then SIGKILL after this many seconds
 CONFIG = "/etc/sms-bridge/bridge.yaml"
