@@ -18,11 +18,11 @@ RUN python -m venv --without-pip /opt/venv
 # 1. Dependencies, from the lock only (every file checked against its hash). This layer is reused
 #    until requirements.lock changes; scripts/lock regenerates it from pyproject.toml.
 RUN --mount=type=cache,target=/root/.cache/pip \
-    --mount=type=bind,source=requirements.lock,target=requirements.lock \
+    --mount=type=bind,source=requirements.lock,target=/src/requirements.lock \
     pip --python /opt/venv/bin/python install --require-hashes --no-deps -r requirements.lock
 # 2. The bridge itself: a wheel built with the locked setuptools, installed without dependencies.
 RUN --mount=type=cache,target=/root/.cache/pip \
-    --mount=type=bind,source=requirements-build.lock,target=requirements-build.lock \
+    --mount=type=bind,source=requirements-build.lock,target=/src/requirements-build.lock \
     pip install --require-hashes --no-deps -r requirements-build.lock
 COPY pyproject.toml README.md ./
 COPY bridge/ bridge/
