@@ -23,11 +23,11 @@ import orjson
 import pytest
 import yaml
 
-from bridge.broker import EmbeddedBroker, free_port
+from bridge.cli.dev_broker import EmbeddedBroker, free_port
 from bridge.clock import SystemClock
 from bridge.config import Settings, load
-from bridge.envelope import KafkaRecord
 from bridge.events import EventType
+from bridge.kafka.envelope import KafkaRecord
 from bridge.providers import PROVIDERS, build, dev_instances
 from tests.bench.procs import metrics_totals
 from tests.conftest import ROOT, TOPICS, require_tool
