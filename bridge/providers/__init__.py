@@ -11,6 +11,7 @@ from typing import Any
 
 from bridge.clock import Clock
 from bridge.providers.alibaba import AlibabaProvider
+from bridge.providers.aws_sns import AwsSnsProvider
 from bridge.providers.base import InstanceSettings, Provider
 from bridge.providers.bird import BirdProvider
 from bridge.providers.nxcloud import NxCloudProvider
@@ -35,6 +36,7 @@ PROVIDERS: dict[str, type[AnyProvider]] = {
         AlibabaProvider,
         TwilioProvider,
         VonageProvider,
+        AwsSnsProvider,
     )
 }
 
