@@ -24,8 +24,8 @@ from bridge.http.lifecycle import Lifecycle
 from bridge.kafka.envelope import Envelope
 from bridge.providers.aws_sns import AwsSnsProvider, AwsSnsSettings, SnsVerified
 from bridge.providers.aws_sns_dev import DEV_CERTIFICATE_URL, new_pair
-from bridge.providers.aws_sns_signature import check_certificate_url, public_key_of, signature, string_to_sign
-from bridge.providers.base import Outgoing, RawCallback
+from bridge.providers.aws_sns_signature import check_certificate_url, signature, string_to_sign
+from bridge.providers.base import BadReport, Outgoing, RawCallback
 from tests.conftest import fixture_bytes
 from tests.fakes import FakePublisher
 from tests.helpers import assert_valid_record
@@ -353,8 +353,8 @@ def test_with_auto_confirm_off_the_confirmation_is_logged_for_an_operator_withou
     assert envelope["Token"] not in logged and "SubscribeURL=" not in logged and "Action=Confirm" not in logged
 
 
-@pytest.mark.parametrize("host", ["sns.us-west-2.amazonaws.com", "evil.example", "sns.us-east-1.amazonaws.com.evil.example",
-                                  "sqs.us-east-1.amazonaws.com"])
+@pytest.mark.parametrize("host", ["sns.us-west-2.amazonaws.com", "evil.example",
+                                  "sns.us-east-1.amazonaws.com.evil.example", "sqs.us-east-1.amazonaws.com"])
 def test_a_subscribe_url_off_the_topic_regions_sns_host_is_refused(host: str) -> None:
     with pytest.raises(VerificationError) as refused:
         provider_of().verify(raw(confirmation(host=host)))
@@ -482,7 +482,9 @@ def test_event_ids_are_stable_across_sns_retries() -> None:
         body = notification(message)
         first = provider.parse(provider.verify(raw(body)))
         later = RawCallback(orjson.dumps(body), {}, None, datetime(2026, 1, 1, 0, 59, tzinfo=UTC))
-        assert [e.id for e in first] == [e.id for e in provider.parse(provider.verify(later))]
+        again = provider.parse(provider.verify(later))
+        assert [e.id for e in first if not isinstance(e, BadReport)] == [
+            e.id for e in again if not isinstance(e, BadReport)] != []
 
 
 @pytest.mark.parametrize(("message", "reason"), [
@@ -502,7 +504,8 @@ def test_restore_rebuilds_a_dead_letter_without_verifying() -> None:
     provider = provider_of()
     restored = provider.restore(raw(notification(RECEIPT)))
     assert isinstance(restored, SnsVerified) and restored.replay_key is None
-    assert provider.parse(restored)[0].id == parsed(RECEIPT)[0].id
+    [event] = provider.parse(restored)
+    assert not isinstance(event, BadReport) and event.id == parsed(RECEIPT)[0].id
 
 
 # --- settings and signing ----------------------------------------------------------------------------
@@ -536,7 +539,6 @@ def test_sign_needs_a_signing_key_and_uses_the_pinned_url_of_its_certificate() -
     assert envelope["SigningCertURL"] == "https://sns.us-east-1.amazonaws.com/dev.pem"
     assert envelope["TopicArn"] == TOPIC and outgoing.headers["x-amz-sns-topic-arn"] == TOPIC
     assert outgoing.headers["content-type"].startswith("text/plain")
-    public_key_of(CERT).verify  # noqa: B018 (the certificate's key is the one that signed)
     assert by_name.verify(raw(outgoing.body)).message_type == "Notification"
 
 
