@@ -31,6 +31,7 @@ KINDS: Final = (
     "bandwidth:BandwidthProvider",
     "huawei:HuaweiProvider",
     "azure:AzureProvider",
+    "aws_sns:AwsSnsProvider",
 )
 
 

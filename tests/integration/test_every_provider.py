@@ -23,6 +23,7 @@ from bridge.events import EventType
 from bridge.kafka.envelope import KafkaRecord
 from bridge.kafka.settings import DEFAULT_DEAD_LETTER_TOPIC, TopicSettings
 from bridge.providers import PROVIDERS, dev_instances
+from bridge.providers.aws_sns_dev import new_pair
 from bridge.providers.telnyx_signature import private_key
 from tests.bench.procs import metrics_totals
 from tests.conftest import TOPICS as BRIDGE_TOPICS
@@ -50,9 +51,14 @@ def forged(value: Any) -> Any:
 
 
 def forged_instance(instance: dict[str, Any]) -> dict[str, Any]:
-    """The instance as a forger would hold it; a signing key pair (Telnyx) stays a pair, of the forger's key."""
+    """The instance as a forger would hold it; a signing key pair (Telnyx) stays a pair, of the forger's key; an
+    SNS forger pins a certificate of its own at the instance's certificate URL (the forger cannot sign with AWS's)."""
     out: dict[str, Any] = forged(instance)
-    if "signing_private_key" in out:
+    if "certificates" in out:
+        key, certificate = new_pair("forger")
+        out["signing_private_key"] = key
+        out["certificates"] = dict.fromkeys(out["certificates"], certificate)
+    elif "signing_private_key" in out:
         _, first, rest = DEFAULT.match(out["signing_private_key"]).groups()  # type: ignore[union-attr]
         public = private_key(first + rest[:-1]).public_key().public_bytes_raw()
         out["public_key"] = base64.b64encode(public).decode()

@@ -23,7 +23,8 @@ def test_every_kind_has_its_page_fixtures_and_tests() -> None:
 
 
 @pytest.mark.parametrize(("kind", "loads"), [("tencent", set()), ("twilio", set()), ("vonage", {"jwt", "cryptography"}),
-                                             ("bird", {"jwt", "cryptography"}), ("telnyx", {"cryptography"})])
+                                             ("bird", {"jwt", "cryptography"}), ("telnyx", {"cryptography"}),
+                                             ("aws_sns", {"cryptography"})])
 def test_pyjwt_and_cryptography_load_only_with_an_instance_that_needs_them(kind: str, loads: set[str]) -> None:
     """Their OpenSSL bindings cost ~10 MB of RSS per worker: the registry and the server do not import them."""
     script = (
