@@ -139,6 +139,9 @@ async def send_reply(send: Send, reply: Reply, request_id: str) -> None:
     await send({"type": "http.response.body", "body": reply.body})
 
 
+BODILESS: Final = frozenset({"GET", "OPTIONS"})  # methods whose callbacks carry no body to read as a kind
+
+
 class Intake:
     """One instance's way in. read() refuses what cannot be taken in (method, draining, overload, media
     type, size, a broken body) with a RequestError, else returns the RawCallback its kind verifies."""
@@ -175,7 +178,7 @@ class Intake:
             raise RequestError("draining", "shutting down; retry later", status=503)
         if lifecycle.in_flight > self._max_in_flight:
             raise RequestError("overloaded", "too many callbacks in flight; retry later", status=503)
-        body_kind = self._body_kind(headers) if method != "GET" else None
+        body_kind = self._body_kind(headers) if method not in BODILESS else None
         body = await read_body(receive, headers, self._max_body_bytes)
         received_at = self._clock.now()
         peer = scope.get("client")

@@ -137,6 +137,7 @@ class Pipeline:
             headers=raw.headers,
             received_at=raw.received_at,
             safe_headers=self.provider.safe_headers,
+            secret_params=self.provider.secret_params,
             method=raw.method,
             query=raw.query,
             request_id=request_id,

@@ -30,6 +30,7 @@ def to_dead_letter(
     headers: Mapping[str, str],
     received_at: datetime,
     safe_headers: frozenset[str] = frozenset(),
+    secret_params: frozenset[str] = frozenset(),
     method: str = "POST",
     query: Params = (),
     request_id: str = "",
@@ -52,7 +53,7 @@ def to_dead_letter(
         "request_id": request_id,
         "method": method,
         "headers": {k: v for k, v in headers.items() if k in kept_headers},
-        "query": [[k, v] for k, v in query if k not in SECRET_PARAMS],
+        "query": [[k, v] for k, v in query if k not in SECRET_PARAMS and k not in secret_params],
     }
     if report is not None:
         value["index"] = report.index

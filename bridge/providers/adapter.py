@@ -37,11 +37,11 @@ V = TypeVar("V", bound=Verified)
 class ProviderAdapter:
     """One provider instance as the endpoint, `redrive`, `send` and `dev` use it; the Provider contract
     holds unchanged (what each method may raise is said there). The kind's declarations are
-    attributes: `kind`, `title`, `settings`, `methods`, `media_types`, `safe_headers`, `statuses`,
+    attributes: `kind`, `title`, `settings`, `methods`, `media_types`, `safe_headers`, `secret_params`, `statuses`,
     `samples`."""
 
-    __slots__ = ("_provider", "kind", "media_types", "methods", "safe_headers", "samples", "settings", "statuses",
-                 "title")
+    __slots__ = ("_provider", "kind", "media_types", "methods", "safe_headers", "samples", "secret_params", "settings",
+                 "statuses", "title")
 
     def __init__(self, provider: Provider[S, V]) -> None:
         self._provider: Provider[Any, Any] = provider
@@ -51,6 +51,7 @@ class ProviderAdapter:
         self.methods: frozenset[str] = provider.methods
         self.media_types: Mapping[str, BodyKind] = provider.media_types
         self.safe_headers: frozenset[str] = provider.safe_headers
+        self.secret_params: frozenset[str] = provider.secret_params()
         self.statuses: Mapping[str, Status] = provider.statuses
         self.samples: Sequence[Sample] = provider.samples
 

@@ -27,7 +27,7 @@ import hashlib
 import logging
 import uuid
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Final, Literal
@@ -219,6 +219,7 @@ class AwsSnsProvider(Provider[AwsSnsSettings, SnsVerified]):
     settings_model: ClassVar[type[InstanceSettings]] = AwsSnsSettings
     media_types: ClassVar[dict[str, BodyKind]] = {TEXT_PLAIN: "json", JSON: "json"}
     safe_headers: ClassVar[frozenset[str]] = frozenset({MESSAGE_TYPE, MESSAGE_ID, TOPIC_ARN})
+    statuses: ClassVar[Mapping[str, Status]] = _FINAL_STATUS  # when `isFinal` is true; a non-final event is unknown
     timestamped: ClassVar[bool] = True
     samples: ClassVar[Sequence[Sample]] = (
         Sample("delivered", EventType.DELIVERY_RECEIPT, "TEXT_DELIVERED: delivered to the handset (final)",
@@ -359,7 +360,7 @@ class AwsSnsProvider(Provider[AwsSnsSettings, SnsVerified]):
         document = load_json(message.encode("utf-8", "surrogatepass"))
         if not isinstance(document, dict):
             raise MalformedCallbackError("wrong_shape", "Message: must be a JSON object")
-        raw = document if self.settings.include_raw else None
+        raw = document  # include_raw is the envelope's to apply
         if "eventType" in document:
             return [self._receipt(document, verified, raw)]
         if "inboundMessageId" in document:

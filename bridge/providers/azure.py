@@ -250,6 +250,10 @@ class AzureProvider(Provider[AzureSettings, Verified]):
     def accepted(self, verified: Verified) -> Reply:
         return EMPTY_OK  # Event Grid counts only 200-204 as delivered
 
+    def secret_params(self) -> frozenset[str]:
+        """The query parameter that carries this instance's secret: dead letters leave it out."""
+        return frozenset({self.settings.query_parameter})
+
     def rejected(self, error: CallbackError) -> Reply:
         """The error as JSON with its status: 401/403 and 503 make Event Grid retry; 400 and 413 make it
         dead-letter at once (the bridge has dead-lettered a malformed callback already)."""

@@ -253,6 +253,11 @@ class Provider(Protocol[S, V]):
         callback that carries events (the default)."""
         return None
 
+    def secret_params(self) -> frozenset[str]:
+        """Query parameters of this instance's callbacks that carry a secret (besides `token`, the URL token
+        of every kind): dead letters leave them out. The default: none."""
+        return frozenset()
+
     def signs_time(self) -> bool:
         """Whether this instance's callbacks carry a signed time (then the endpoint requires one):
         the kind's `timestamped`, unless an instance's settings choose a scheme without one."""

@@ -122,7 +122,7 @@ def test_every_kind_declares_what_the_seam_needs(kind: str, now: float) -> None:
     cls = PROVIDERS[kind]
     assert cls.kind == kind and cls.title
     assert cls.settings_model.model_fields["kind"].default == kind
-    assert cls.methods and cls.methods <= {"GET", "POST"}
+    assert cls.methods and cls.methods <= {"GET", "POST", "OPTIONS"}
     assert cls.media_types and set(cls.media_types.values()) <= {"json", "form"}
     assert not cls.safe_headers & {"authorization", "cookie", "x-twilio-signature", "sign"}
     assert cls.samples and len({s.name for s in cls.samples}) == len(cls.samples)

@@ -145,3 +145,25 @@ def test_any_callback_gives_a_json_record_with_only_safe_headers_and_the_body_ba
     assert set(data["headers"]) <= SAFE_HEADERS
     kept = data["body"].encode("utf-8") if "body" in data else base64.b64decode(data["body_base64"])
     assert kept == body
+
+
+def test_a_kinds_own_secret_query_parameter_is_left_out_like_the_url_token() -> None:
+    error = MalformedCallbackError("wrong_shape", "body must be a JSON array")
+    record = to_dead_letter(
+        "dlq", provider="azure", instance="a", error=error, body=b"{}", headers={}, received_at=WHEN,
+        request_id="req-2", query=(("code", "s3cret-query-value"), ("a", "1")), secret_params=frozenset({"code"}),
+    )
+    assert value(record)["query"] == [["a", "1"]] and b"s3cret-query-value" not in record.value
+
+
+def test_every_kind_names_the_query_parameters_that_carry_its_secrets() -> None:
+    """Azure's query secret parameter is configurable: its instances declare it, so dead letters drop it."""
+    from bridge.clock import SystemClock
+    from bridge.providers import build
+    from bridge.providers.azure import AzureProvider
+
+    settings = AzureProvider.settings_model.model_validate({
+        "kind": "azure", "name": "az", "path": "/callbacks/azure/az", "query_parameter": "code",
+        "query_secrets": ["0123456789abcdef0123"],
+    })
+    assert build(settings, SystemClock()).secret_params == frozenset({"code"})
