@@ -6,15 +6,10 @@ number's two-way channel publish to SNS topics, and the bridge is an HTTP(S) sub
 (providers-3.md §3). SNS posts one JSON envelope per request, as `text/plain; charset=UTF-8`; its
 `Message` is a string that holds the SMS event's JSON.
 
-Verification (aws_sns_signature.py): the envelope's `TopicArn` must be one of the instance's `topics`,
-its `SigningCertURL` https on `sns.<region>.amazonaws.com[.cn]` ending in `.pem`, and its `Signature`
-the RSA signature (SignatureVersion 1: SHA-1, 2: SHA-256) of its string to sign by that certificate's
-key. prepare() fetches the certificate (cached by URL) before verify(); an instance that pins
-certificates (`certificates`, for clusters without egress) fetches nothing and refuses any other URL.
-Optional HTTP Basic credentials (SNS takes them from the subscription URL, after a 401 challenge) are
-checked as well, never instead. The envelope `Timestamp` is the signed time (window: one hour by
-default, SNS's longest HTTP retry policy); its `MessageId` (the same on every SNS retry) is the
-replay key. Raw message delivery carries no signature and is refused.
+Verification (aws_sns_signature.py, docs/providers/aws_sns.md): topic allowlist, certificate URL on the
+region's SNS host (fetched and cached by prepare(), or pinned), the RSA signature of the string to sign,
+optional Basic credentials besides it; `Timestamp` is the signed time, `MessageId` the replay key. Raw
+message delivery carries no signature and is refused.
 
 Control messages publish nothing: a verified `SubscriptionConfirmation` is confirmed by a GET of its
 `SubscribeURL` (https on the SNS host of the topic's region) when `auto_confirm` is on, or logged for an
@@ -23,13 +18,10 @@ operator; an `UnsubscribeConfirmation` is answered 200.
 
 from __future__ import annotations
 
-import hashlib
 import logging
-import uuid
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Final, Literal
 
 import orjson
@@ -37,14 +29,24 @@ from pydantic import AfterValidator, Field, model_validator
 
 from bridge.clock import Clock
 from bridge.errors import CallbackError, MalformedCallbackError, UsageError, VerificationError
-from bridge.events import DeliveryReceipt, EventType, InboundMessage, Status
+from bridge.events import EventType, Status
 from bridge.providers.aws_sns_dev import DEV_CERTIFICATE, DEV_CERTIFICATE_URL, DEV_PRIVATE_KEY, DEV_TOPIC_ARN
+from bridge.providers.aws_sns_events import (
+    FINAL_STATUS,
+    NOTIFICATION,
+    inbound,
+    inbound_sample,
+    receipt,
+    receipt_sample,
+    sample_uuid,
+)
 from bridge.providers.aws_sns_signature import (
-    Topic,
     certificate_file_name,
     check_certificate_url,
-    check_pin_name,
+    check_pins,
     check_subscribe_url,
+    check_topic_arn,
+    pinned_url,
     private_key,
     public_key_of,
     same_public_key,
@@ -66,9 +68,8 @@ from bridge.providers.base import (
     Sample,
     Verified,
 )
-from bridge.providers.common import count, identifier, iso_time, load_json, optional_text, text_field, unix_time
+from bridge.providers.common import iso_time, load_json, optional_text, text_field
 from bridge.providers.replies import EMPTY_OK, text_refusal
-from bridge.providers.samples import iso_text
 from bridge.providers.verification import basic_auth, check_basic_auth
 from bridge.redact import Secret
 
@@ -83,7 +84,6 @@ RAW_DELIVERY: Final = "x-amz-sns-rawdelivery"
 MESSAGE_TYPE: Final = "x-amz-sns-message-type"
 MESSAGE_ID: Final = "x-amz-sns-message-id"
 TOPIC_ARN: Final = "x-amz-sns-topic-arn"
-NOTIFICATION: Final = "Notification"
 SUBSCRIPTION: Final = "SubscriptionConfirmation"
 UNSUBSCRIPTION: Final = "UnsubscribeConfirmation"
 TYPES: Final = (NOTIFICATION, SUBSCRIPTION, UNSUBSCRIPTION)
@@ -93,50 +93,14 @@ TOLERANCE_SECONDS: Final = 3600.0
 CACHED_CERTIFICATES: Final = 32  # SNS signs with one certificate per region at a time; rotations add new URLs
 REALM: Final = 'Basic realm="sms-bridge", charset="UTF-8"'
 
-# The status of a final event (isFinal true) by eventType; an event that is not final is `unknown` whatever
-# its type (providers-3.md §3.4 and §7: isFinal is the authority). TEXT_SUCCESSFUL is final where the
-# carrier sends no handset receipt: accepted by the recipient's carrier is the best delivery AWS reports.
-_FINAL_STATUS: Final = {
-    "TEXT_DELIVERED": Status.DELIVERED,
-    "TEXT_SUCCESSFUL": Status.DELIVERED,
-    "TEXT_INVALID": Status.UNDELIVERED,
-    "TEXT_INVALID_MESSAGE": Status.UNDELIVERED,
-    "TEXT_UNREACHABLE": Status.UNDELIVERED,
-    "TEXT_CARRIER_UNREACHABLE": Status.UNDELIVERED,
-    "TEXT_BLOCKED": Status.UNDELIVERED,
-    "TEXT_CARRIER_BLOCKED": Status.UNDELIVERED,
-    "TEXT_SPAM": Status.UNDELIVERED,
-    "TEXT_TTL_EXPIRED": Status.UNDELIVERED,
-    "TEXT_PROTECT_BLOCKED": Status.UNDELIVERED,
-    "TEXT_QUEUED": Status.UNKNOWN,
-    "TEXT_PENDING": Status.UNKNOWN,
-    "TEXT_UNKNOWN": Status.UNKNOWN,
-}
-
-
-def _check_topic(arn: str) -> str:
-    topic(arn)
-    return arn
-
-
-def _check_pins(pins: dict[str, Secret]) -> dict[str, Secret]:
-    for name, pem in pins.items():
-        check_pin_name(name)
-        try:
-            public_key_of(pem.reveal())
-        except ValueError as exc:
-            raise ValueError(f"certificates[{name!r}]: {exc}") from exc
-    return pins
-
-
 class AwsSnsSettings(InstanceSettings):
     """One SNS HTTP(S) subscription endpoint: the topics it accepts, how subscriptions are confirmed, pinned
     certificates, optional Basic credentials, and for development only a key to sign with."""
 
     kind: Literal["aws_sns"] = "aws_sns"
-    topics: Annotated[tuple[Annotated[str, AfterValidator(_check_topic)], ...], Field(min_length=1)]
+    topics: Annotated[tuple[Annotated[str, AfterValidator(check_topic_arn)], ...], Field(min_length=1)]
     auto_confirm: bool = True
-    certificates: Annotated[dict[str, Secret], AfterValidator(_check_pins)] = Field(default_factory=dict)
+    certificates: Annotated[dict[str, Secret], AfterValidator(check_pins)] = Field(default_factory=dict)
     basic_username: Secret | None = None
     basic_password: Secret | None = None
     signing_private_key: Annotated[Secret | None, Field(description="development and tests only")] = None
@@ -164,53 +128,6 @@ class SnsVerified(Verified):
     topic: str = ""
 
 
-def _uuid(label: str, now: float) -> str:
-    return str(uuid.UUID(bytes=hashlib.sha256(f"{label}:{now!r}".encode()).digest()[:16], version=4))
-
-
-def _envelope(now: float, label: str, message: dict[str, Any]) -> bytes:
-    """An SNS Notification as published, before SNS adds the topic and signs it (sign() does both)."""
-    return orjson.dumps({"Type": NOTIFICATION, "MessageId": _uuid(f"sns:{label}", now),
-                         "Message": orjson.dumps(message).decode(), "Timestamp": iso_text(now)})
-
-
-def _receipt_sample(now: float, event_type: str, status: str, description: str) -> bytes:
-    """The event-format page's TEXT_SUCCESSFUL example (providers-3.md §3.4), type and times of now."""
-    millis = int(now * 1000)
-    return _envelope(now, event_type, {
-        "eventType": event_type, "eventVersion": "1.0", "eventTimestamp": millis, "isFinal": True,
-        "originationPhoneNumber": "+12065550152", "destinationPhoneNumber": "+14255550156", "isoCountryCode": "US",
-        "mcc": "310", "mnc": "800", "messageId": _uuid(f"message:{event_type}", now),
-        "messageRequestTimestamp": millis - 300, "messageEncoding": "GSM", "messageType": "PROMOTIONAL",
-        "messageStatus": status, "messageStatusDescription": description, "context": {"account": "bar"},
-        "totalMessageParts": 1, "totalMessagePrice": 0.09582, "totalCarrierFee": 0.0,
-    })
-
-
-def _inbound_sample(now: float) -> bytes:
-    """The two-way SMS payload page's example (providers-3.md §3.5), its id of now."""
-    return _envelope(now, "inbound", {
-        "originationNumber": "+14255550182", "destinationNumber": "+12125550101", "messageKeyword": "JOIN",
-        "messageBody": "EXAMPLE", "inboundMessageId": _uuid("inbound", now),
-        "previousPublishedMessageId": "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
-    })
-
-
-def _price(value: Any, where: str) -> str | None:
-    """A price AWS writes as a JSON number (0.09582), as a plain decimal string."""
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int | float | str):
-        raise MalformedCallbackError("invalid_field", f"{where}: must be a number")
-    try:
-        number = Decimal(repr(value) if isinstance(value, float) else str(value).strip())
-    except InvalidOperation as exc:
-        raise MalformedCallbackError("invalid_field", f"{where}: must be a number") from exc
-    if not number.is_finite():
-        raise MalformedCallbackError("invalid_field", f"{where}: must be a number")
-    return format(number, "f")
-
-
 class AwsSnsProvider(Provider[AwsSnsSettings, SnsVerified]):
     """SMS events of AWS End User Messaging delivered by one SNS HTTP(S) subscription endpoint."""
 
@@ -219,15 +136,15 @@ class AwsSnsProvider(Provider[AwsSnsSettings, SnsVerified]):
     settings_model: ClassVar[type[InstanceSettings]] = AwsSnsSettings
     media_types: ClassVar[dict[str, BodyKind]] = {TEXT_PLAIN: "json", JSON: "json"}
     safe_headers: ClassVar[frozenset[str]] = frozenset({MESSAGE_TYPE, MESSAGE_ID, TOPIC_ARN})
-    statuses: ClassVar[Mapping[str, Status]] = _FINAL_STATUS  # when `isFinal` is true; a non-final event is unknown
+    statuses: ClassVar[Mapping[str, Status]] = FINAL_STATUS  # when `isFinal` is true; a non-final event is unknown
     timestamped: ClassVar[bool] = True
     samples: ClassVar[Sequence[Sample]] = (
         Sample("delivered", EventType.DELIVERY_RECEIPT, "TEXT_DELIVERED: delivered to the handset (final)",
-               lambda now: _receipt_sample(now, "TEXT_DELIVERED", "DELIVERED", "Message has been accepted by phone")),
+               lambda now: receipt_sample(now, "TEXT_DELIVERED", "DELIVERED", "Message has been accepted by phone")),
         Sample("successful", EventType.DELIVERY_RECEIPT, "TEXT_SUCCESSFUL: accepted by the carrier (final)",
-               lambda now: _receipt_sample(now, "TEXT_SUCCESSFUL", "SUCCESSFUL",
+               lambda now: receipt_sample(now, "TEXT_SUCCESSFUL", "SUCCESSFUL",
                                            "Message has been accepted by phone carrier")),
-        Sample("inbound", EventType.INBOUND_MESSAGE, "two-way SMS: an inbound message", _inbound_sample),
+        Sample("inbound", EventType.INBOUND_MESSAGE, "two-way SMS: an inbound message", inbound_sample),
     )
     dev_instance: ClassVar[dict[str, Any]] = {  # pins the development certificate: nothing is fetched
         "topics": [DEV_TOPIC_ARN],
@@ -360,63 +277,13 @@ class AwsSnsProvider(Provider[AwsSnsSettings, SnsVerified]):
         document = load_json(message.encode("utf-8", "surrogatepass"))
         if not isinstance(document, dict):
             raise MalformedCallbackError("wrong_shape", "Message: must be a JSON object")
-        raw = document  # include_raw is the envelope's to apply
         if "eventType" in document:
-            return [self._receipt(document, verified, raw)]
+            return [receipt(document, verified.raw.received_at, self.phone)]
         if "inboundMessageId" in document:
-            return [self._inbound(document, verified, raw)]
+            timestamp = text_field(verified.envelope, "Timestamp")
+            return [inbound(document, timestamp, verified.raw.received_at, self.phone)]
         raise MalformedCallbackError("unsupported_callback", "Message: neither an SMS event (eventType) nor an "
                                      "inbound SMS (inboundMessageId)")
-
-    def _receipt(self, event: dict[str, Any], verified: SnsVerified, raw: dict[str, Any] | None) -> DeliveryReceipt:
-        where = "Message."
-        event_type = identifier(event, "eventType", where=where)
-        if not event_type.upper().startswith("TEXT_"):
-            raise MalformedCallbackError("unsupported_callback", f"{where}eventType: only TEXT_* events are SMS")
-        final = event.get("isFinal")
-        if not isinstance(final, bool):
-            raise MalformedCallbackError("invalid_field", f"{where}isFinal: must be true or false")
-        to = self.phone(identifier(event, "destinationPhoneNumber", where=where))
-        sender = optional_text(event, "originationPhoneNumber", where=where)  # a number, a sender ID or a pool
-        millis = event.get("eventTimestamp")
-        if isinstance(millis, bool) or not isinstance(millis, int | float):
-            raise MalformedCallbackError("invalid_field", f"{where}eventTimestamp: must be UNIX milliseconds")
-        status = _FINAL_STATUS.get(event_type.upper(), Status.UNKNOWN) if final else Status.UNKNOWN
-        return DeliveryReceipt(
-            provider=KIND,
-            message_id=identifier(event, "messageId", where=where),
-            status=status,
-            status_code=event_type,
-            status_detail=optional_text(event, "messageStatusDescription", where=where)
-            or optional_text(event, "messageStatus", where=where),
-            to=to.number,
-            region=to.region,
-            from_=self.phone(sender).number if sender else None,
-            occurred_at=unix_time(millis / 1000, where=f"{where}eventTimestamp"),
-            received_at=verified.raw.received_at,
-            segments=count(optional_text(event, "totalMessageParts", where=where), where=f"{where}totalMessageParts"),
-            price=_price(event.get("totalMessagePrice"), f"{where}totalMessagePrice"),
-            raw=raw,
-        )
-
-    def _inbound(self, event: dict[str, Any], verified: SnsVerified, raw: dict[str, Any] | None) -> InboundMessage:
-        where = "Message."
-        sender = self.phone(identifier(event, "originationNumber", where=where))
-        receiver = optional_text(event, "destinationNumber", where=where)
-        timestamp = text_field(verified.envelope, "Timestamp")  # the inbound payload has no time of its own
-        return InboundMessage(
-            provider=KIND,
-            message_id=identifier(event, "inboundMessageId", where=where),
-            from_=sender.number,
-            region=sender.region,
-            to=self.phone(receiver).number if receiver else None,
-            text=optional_text(event, "messageBody", where=where) or "",
-            occurred_at=iso_time(timestamp, where="Timestamp"),
-            received_at=verified.raw.received_at,
-            segments=None,
-            price=None,
-            raw=raw,
-        )
 
     # --- replies and signing -------------------------------------------------------------------------
 
@@ -446,10 +313,10 @@ class AwsSnsProvider(Provider[AwsSnsSettings, SnsVerified]):
         arn = envelope.setdefault("TopicArn", self.settings.topics[0])
         region = self._topics.get(arn) or topic(self.settings.topics[0])
         envelope.setdefault("SignatureVersion", "2")
-        envelope["SigningCertURL"] = self._signing_url(region)
+        envelope["SigningCertURL"] = pinned_url(self._signer, self._pinned, region)
         if envelope.get("Type") == NOTIFICATION:
             envelope.setdefault("UnsubscribeURL", f"https://{region.sns_host}/?Action=Unsubscribe"
-                                                  f"&SubscriptionArn={arn}:{_uuid('subscription', 0.0)}")
+                                                  f"&SubscriptionArn={arn}:{sample_uuid('subscription', 0.0)}")
         envelope.pop("Signature", None)
         envelope["Signature"] = signature(self._signer, envelope)
         headers = {"content-type": "text/plain; charset=UTF-8", MESSAGE_TYPE: str(envelope.get("Type", "")),
@@ -459,14 +326,6 @@ class AwsSnsProvider(Provider[AwsSnsSettings, SnsVerified]):
             headers["authorization"] = basic_auth(*self._basic)
         return Outgoing("POST", url, headers, orjson.dumps(envelope))
 
-    def _signing_url(self, region: Topic) -> str:
-        """The URL of the pinned certificate whose key signs (a file-name pin on the topic region's SNS host)."""
-        assert self._signer is not None
-        signer = self._signer.public_key()
-        for name, key in self._pinned.items():
-            if same_public_key(signer, key):
-                return name if "/" in name else f"https://{region.sns_host}/{name}"
-        raise UsageError("signing_private_key belongs to none of the pinned certificates")  # settings prevent it
 
 
 __all__ = ["AwsSnsProvider", "AwsSnsSettings", "SnsVerified"]

@@ -24,7 +24,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final
 from urllib.parse import urlsplit
 
-from bridge.errors import VerificationError
+from bridge.errors import UsageError, VerificationError
+from bridge.redact import Secret
 
 if TYPE_CHECKING:
     from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey, RSAPublicKey
@@ -191,3 +192,30 @@ def signature(signer: RSAPrivateKey, envelope: Mapping[str, Any]) -> str:
 
     version = str(envelope.get("SignatureVersion", "2"))
     return base64.b64encode(signer.sign(string_to_sign(envelope), PKCS1v15(), _hash(version))).decode("ascii")
+
+
+def check_topic_arn(arn: str) -> str:
+    """A settings validator: `arn` if it is an SNS topic ARN, else ValueError."""
+    topic(arn)
+    return arn
+
+
+def check_pins(pins: dict[str, Secret]) -> dict[str, Secret]:
+    """A settings validator: every pin named as SNS names certificates and holding one."""
+    for name, pem in pins.items():
+        check_pin_name(name)
+        try:
+            public_key_of(pem.reveal())
+        except ValueError as exc:
+            raise ValueError(f"certificates[{name!r}]: {exc}") from exc
+    return pins
+
+
+def pinned_url(signer: RSAPrivateKey, pinned: Mapping[str, RSAPublicKey], region: Topic) -> str:
+    """The URL of the pinned certificate whose key is `signer`'s (a file-name pin on the topic region's SNS
+    host): where a development instance's signed envelopes say their certificate is."""
+    public = signer.public_key()
+    for name, key in pinned.items():
+        if same_public_key(public, key):
+            return name if "/" in name else f"https://{region.sns_host}/{name}"
+    raise UsageError("signing_private_key belongs to none of the pinned certificates")  # settings prevent it
