@@ -101,5 +101,6 @@ def test_a_new_kind_needs_its_page_and_then_only_the_generator(copy: Path) -> No
     assert "| [`fresh`](docs/providers/fresh.md) | Fresh SMS |" in written[docs.README]
     assert "| `fresh` | `delivered` |" in written[docs.README]
     assert "\n  - kind: fresh " in written[docs.EXAMPLE]
-    assert "Vonage, Fresh SMS) verified" in written[docs.CHART]
-    assert '"vonage",\n                  "fresh"\n' in written[docs.SCHEMA]
+    last_kind, last = list(PROVIDERS.items())[-1]  # the fresh kind comes after the registry's last
+    assert f"{last.title}, Fresh SMS) verified" in written[docs.CHART]
+    assert f'"{last_kind}",\n                  "fresh"\n' in written[docs.SCHEMA]
