@@ -11,11 +11,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from datetime import datetime
-from typing import Annotated, Any, ClassVar, Final, Literal
+from typing import Any, ClassVar, Final, Literal
 from urllib.parse import urlencode
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
-
-from pydantic import AfterValidator
+from zoneinfo import ZoneInfo
 
 from bridge.clock import Clock
 from bridge.errors import CallbackError, MalformedCallbackError
@@ -32,6 +30,7 @@ from bridge.providers.base import (
     Reply,
     Sample,
     Verified,
+    Zone,
 )
 from bridge.providers.common import identifier, local_time, optional_text, query_or_form, text_field
 from bridge.providers.replies import EMPTY_OK, text_refusal
@@ -52,20 +51,12 @@ STATUSES: Final[Mapping[str, Status]] = {
 _READ: Final = frozenset({"id", "status", "phoneNumber", "failureReason", "from", "to", "text", "date"})
 
 
-def _zone(zone: str) -> str:
-    try:
-        ZoneInfo(zone)
-    except (ZoneInfoNotFoundError, ValueError) as exc:
-        raise ValueError("unknown IANA time zone") from exc
-    return zone
-
-
 class AfricasTalkingSettings(InstanceSettings):
     """One Africa's Talking application's SMS callback URLs (delivery reports and incoming messages)."""
 
     kind: Literal["africastalking"] = "africastalking"
     url_token: UrlToken
-    timezone: Annotated[str, AfterValidator(_zone)] = "UTC"  # how an incoming `date` without offset is read
+    timezone: Zone = "UTC"  # how an incoming `date` without offset is read
 
 
 def _record(params: Params) -> dict[str, Any]:

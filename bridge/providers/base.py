@@ -26,7 +26,8 @@ DEFAULT_TOLERANCE_SECONDS: Final = 300.0
 DEFAULT_REPLAY_CAPACITY: Final = 100_000
 
 
-def _check_zone(zone: str) -> str:
+def check_zone(zone: str) -> str:
+    """A settings validator: `zone` if it names an IANA time zone, else ValueError."""
     try:
         ZoneInfo(zone)
     except (ZoneInfoNotFoundError, ValueError) as exc:
@@ -46,6 +47,10 @@ def _check_public_url(url: AnyHttpUrl | None) -> AnyHttpUrl | None:
     return url
 
 
+Zone = Annotated[str, AfterValidator(check_zone)]
+"""An IANA time zone name (a kind that changes the default zone declares `timezone: Zone = ...`)."""
+
+
 class StrictModel(BaseModel):
     """Immutable settings with unknown keys rejected."""
 
@@ -63,7 +68,7 @@ class InstanceSettings(StrictModel):
     name: Annotated[str, Field(pattern=_NAME_PATTERN)]
     path: Annotated[str, Field(pattern=_PATH_PATTERN, max_length=200)]
     source: Annotated[str | None, AfterValidator(lambda s: s if s is None else _check_source(s))] = None
-    timezone: Annotated[str, AfterValidator(_check_zone)] = "Asia/Shanghai"
+    timezone: Zone = "Asia/Shanghai"
     include_raw: bool = True
     allowed_networks: tuple[IPvAnyNetwork, ...] = ()
     public_url: Annotated[AnyHttpUrl | None, AfterValidator(_check_public_url)] = None
@@ -285,4 +290,5 @@ __all__ = [
     "Sample",
     "StrictModel",
     "Verified",
+    "Zone",
 ]

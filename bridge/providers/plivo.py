@@ -17,9 +17,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated, Any, ClassVar, Final, Literal
 from urllib.parse import urlencode
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
-from pydantic import AfterValidator, Field
+from pydantic import Field
 
 from bridge.clock import Clock
 from bridge.errors import CallbackError, MalformedCallbackError, VerificationError
@@ -36,6 +36,7 @@ from bridge.providers.base import (
     Reply,
     Sample,
     Verified,
+    Zone,
 )
 from bridge.providers.common import (
     count,
@@ -67,21 +68,13 @@ _STATUS: Final = {
 }
 
 
-def _zone(zone: str) -> str:
-    try:
-        ZoneInfo(zone)
-    except (ZoneInfoNotFoundError, ValueError) as exc:
-        raise ValueError("unknown IANA time zone") from exc
-    return zone
-
-
 class PlivoSettings(InstanceSettings):
     """One Plivo account: its Auth Tokens (several during rotation; add the main account's for Ma-V2)."""
 
     kind: Literal["plivo"] = "plivo"
     auth_tokens: Annotated[tuple[Secret, ...], Field(min_length=1)]
     require_v3: bool = False
-    timezone: Annotated[str, AfterValidator(_zone)] = "UTC"
+    timezone: Zone = "UTC"
     timestamp_tolerance_seconds: Annotated[float, Field(gt=0, le=86_400)] = REPLAY_MEMORY_SECONDS
     reply_deadline_seconds: Annotated[float | None, Field(gt=0, lt=PLIVO_TIMEOUT_SECONDS)] = 6.0
 
