@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import os
 import shutil
 import signal
@@ -11,6 +12,7 @@ import time
 import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import pytest
@@ -59,6 +61,19 @@ def require_tool(name: str, package: str) -> str:
             pytest.fail(message + ", and CI requires it")
         pytest.skip(message)
     return found
+
+
+def require_sdk(module: str, package: str) -> ModuleType:
+    """A provider's official SDK module, a judge in tests/unit/providers/test_sdk_judges.py: skipped where it
+    is not installed, except in CI (`SMS_BRIDGE_REQUIRE_TOOLS=1`), where a missing SDK fails the test.
+    The SDKs come with the `judges` extra, which `dev` includes."""
+    try:
+        return importlib.import_module(module)
+    except ImportError as exc:
+        message = f"{module} cannot be imported ({exc}; PyPI package `{package}`, extra `judges`)"
+        if os.environ.get("SMS_BRIDGE_REQUIRE_TOOLS") == "1":
+            pytest.fail(message + ", and CI requires it")
+        pytest.skip(message)
 
 
 def fixture_bytes(kind: str, name: str) -> bytes:

@@ -7,6 +7,7 @@ import contextlib
 import os
 import shlex
 import socket
+import sys
 import time
 from pathlib import Path
 from typing import Final
@@ -26,6 +27,25 @@ READY_TIMEOUT_SECONDS: Final = 30.0
 def load_dev(path: Path | None = None, environ: dict[str, str] | None = None) -> Settings:
     """The dev configuration; with no `providers:` in the file, one instance of every kind."""
     return load(path or DEV_CONFIG, environ, default_providers=dev_instances())
+
+
+def is_dev_config(path: str | Path) -> bool:
+    """Whether `path` is the shipped dev configuration (config/bridge.dev.yaml of this checkout), which
+    every command reads as `dev` does: its instances come from the registry."""
+    try:
+        return DEV_CONFIG.is_file() and Path(path).resolve() == DEV_CONFIG
+    except (OSError, RuntimeError):
+        return False
+
+
+def command() -> str:
+    """How to run `sms-bridge` from any shell, activated venv or not: the script installed beside the running
+    interpreter (absolute, symlinks kept, so a venv's bin/), else `<interpreter> -m bridge`."""
+    interpreter = Path(os.path.abspath(sys.executable))
+    script = interpreter.parent / PROGRAM
+    if os.access(script, os.X_OK):
+        return shlex.quote(str(script))
+    return f"{shlex.quote(str(interpreter))} -m bridge"
 
 
 def port_free(port: int) -> bool:
@@ -108,21 +128,22 @@ async def _ready(port: int, serving: asyncio.Task[None]) -> bool:
 def banner(settings: Settings, bootstrap: str, port: int, config: Path | None, note: str = "") -> str:
     """Where everything is, and a ready-to-paste command for every sample of every instance."""
     base = f"http://127.0.0.1:{port}"
+    program = command()
     lines = [
         f"{PROGRAM} dev {__version__}: embedded Kafka-compatible broker on {bootstrap}, bridge on {base}{note}",
         f"  probes: {base}/livez  {base}/readyz   metrics: {base}/metrics",
     ]
     config_flag = f" --config {shlex.quote(str(config))}" if config else ""
     for instance in settings.providers:
-        lines += ["", *_instance_lines(instance, base, config_flag)]
+        lines += ["", *_instance_lines(instance, base, config_flag, program)]
     lines.append(
-        f"\nEvents arriving on Kafka are printed below (also: {PROGRAM} tail --bootstrap {bootstrap})."
+        f"\nEvents arriving on Kafka are printed below (also: {program} tail --bootstrap {bootstrap})."
         " Ctrl-C stops the bridge and the broker.\n"
     )
     return "\n".join(lines)
 
 
-def _instance_lines(instance: InstanceSettings, base: str, config_flag: str) -> list[str]:
+def _instance_lines(instance: InstanceSettings, base: str, config_flag: str, program: str) -> list[str]:
     provider = build(instance, SystemClock())
     cls = PROVIDERS[instance.kind]
     now = time.time()
@@ -132,7 +153,7 @@ def _instance_lines(instance: InstanceSettings, base: str, config_flag: str) -> 
     lines.append("Post a signed sample callback:")
     for sample in cls.samples:
         lines.append(
-            f"  {PROGRAM} send {instance.name} --action {sample.name} --url {base}{config_flag}"
+            f"  {program} send {instance.name} --action {sample.name} --url {base}{config_flag}"
             f"   # {sample.description}"
         )
     if not provider.signs_time() and example.method == "POST":  # a fixed request stays valid: show it as curl

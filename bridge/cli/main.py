@@ -29,10 +29,14 @@ DEFAULT_TOPICS: Final = ("sms.delivery-receipts", "sms.inbound-messages", "sms.b
 
 
 def _settings(path: str | None) -> Settings:
-    from bridge.cli.dev import load_dev
+    """The configuration at `path`; without one, or when it is the shipped dev configuration, as `dev` reads
+    it (no `providers:` there: one instance of every kind, from the registry)."""
+    from bridge.cli.dev import is_dev_config, load_dev
 
     try:
-        return load(path) if path else load_dev()
+        if path is None or is_dev_config(path):
+            return load_dev(Path(path) if path else None)
+        return load(path)
     except ConfigError as error:
         raise UsageError(f"{path or 'dev configuration'}: {error}") from None
 
@@ -62,7 +66,7 @@ def cmd_tail(args: argparse.Namespace) -> int:
 
 
 def cmd_send(args: argparse.Namespace) -> int:
-    from bridge.cli.send import find_instance, post, prepare
+    from bridge.cli.send import find_instance, not_found_hint, post, prepare
 
     settings = _settings(args.config)
     instance = find_instance(settings, args.instance)
@@ -75,11 +79,14 @@ def cmd_send(args: argparse.Namespace) -> int:
         except OSError as error:
             raise UsageError(f"--body {args.body}: {error.strerror or error}") from None
     base_url = args.url or f"http://127.0.0.1:{settings.server.port}"
-    answer = post(prepare(settings, instance, args.action, base_url, body))
+    request = prepare(settings, instance, args.action, base_url, body)
+    answer = post(request)
     print(f"HTTP {answer.status}")
     print(answer.body.decode("utf-8", "replace"))
     if answer.reason and not 200 <= answer.status < 300:
         print(f"reason: {answer.reason}")
+    if answer.status == 404:
+        print(not_found_hint(request))
     return 0 if 200 <= answer.status < 300 else EXIT_REFUSED
 
 
@@ -171,7 +178,9 @@ def parser() -> argparse.ArgumentParser:
     send.add_argument("instance", help="instance name (or kind) in the configuration")
     send.add_argument("--action", help="which sample of the kind (default: its first; `dev` lists them)")
     send.add_argument("--config", help="configuration with the instance (default: the dev configuration)")
-    send.add_argument("--url", help="the bridge's base URL (default: http://127.0.0.1:<server.port>)")
+    send.add_argument(
+        "--url", help="the bridge's base URL; the instance's path is added (default: http://127.0.0.1:<server.port>)"
+    )
     send.add_argument("--body", help="a body file to send instead of the sample, or - for stdin")
     send.set_defaults(func=cmd_send)
 

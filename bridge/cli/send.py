@@ -8,7 +8,7 @@ import urllib.error
 import urllib.request
 from dataclasses import dataclass
 from typing import Final
-from urllib.parse import urlsplit
+from urllib.parse import urlsplit, urlunsplit
 
 from bridge.clock import SystemClock
 from bridge.config import Settings
@@ -53,9 +53,31 @@ def prepare(
         raise UsageError(f"{instance.kind} has no sample '{name}' (choose from: {', '.join(samples)})")
     if not _http_url(base_url):
         raise UsageError(f"--url must be an http(s) URL such as http://127.0.0.1:{settings.server.port}")
-    url = base_url.rstrip("/") + instance.path
+    url = callback_url(settings, instance, base_url)
     now = time.time()
     return provider.sign(url, body if body is not None else samples[name].body(now), name, now)
+
+
+def callback_url(settings: Settings, instance: InstanceSettings, base_url: str) -> str:
+    """`base_url` + the instance's path. A URL that already ends in the instance's path (the full callback URL)
+    is taken as it is; one that ends in another instance's path is refused with one line saying that `--url`
+    takes the bridge's base URL."""
+    parts = urlsplit(base_url)
+    path = parts.path.rstrip("/")
+    if path.endswith(instance.path.rstrip("/")):
+        return urlunsplit(parts._replace(path=path))
+    for other in settings.providers:
+        if other.path.rstrip("/") and path.endswith(other.path.rstrip("/")):
+            base = urlunsplit(parts._replace(path=path.removesuffix(other.path.rstrip("/")), query="", fragment=""))
+            raise UsageError(f"--url takes the bridge's base URL ({base}), not a callback URL: {base_url} is "
+                             f"{other.name}'s; {instance.name}'s path {instance.path} is added to the base URL")
+    return base_url.rstrip("/") + instance.path
+
+
+def not_found_hint(request: Outgoing) -> str:
+    """What to check when the bridge answered 404: the URL posted to, and how `--url` makes it."""
+    return (f"hint: posted to {request.url.split('?')[0]}; --url takes the bridge's base URL (such as "
+            "http://127.0.0.1:8080) and the instance's path is added to it")
 
 
 def post(request: Outgoing, timeout: float = 15.0) -> Answer:

@@ -3,7 +3,9 @@
 Signature (twilio_signature.py): `X-Twilio-Signature` is HMAC-SHA1, keyed with the account's auth
 token, over the full URL Twilio called and, for a form POST, the sorted parameters. A GET carries
 its parameters in the (signed) URL; a JSON body is covered by the `bodySHA256` query parameter
-inside the signed URL. Several auth tokens may be configured (rotation): every one is tried.
+inside the signed URL. Several auth tokens may be configured (rotation): every one is tried. A
+callback that a Webhook Rule signs with a shared key names the key and the algorithm (HMAC-SHA1 or
+HMAC-SHA256) in `X-Twilio-Webhooks-Signature-Settings`; the instance's `shared_keys` hold them by id.
 
 Twilio signs no time and no nonce, so there is no freshness window and no replay key: a replay
 is a byte-identical copy of a callback Twilio sent (see docs/providers/twilio.md). A status
@@ -42,12 +44,18 @@ from bridge.providers.common import body_kind, count, identifier, optional_text,
 from bridge.providers.replies import text_refusal
 from bridge.providers.samples import time_text
 from bridge.providers.twilio_signature import (
+    ALGORITHMS,
     BODY_HASH_PARAM,
+    HMAC_SHA1,
+    HMAC_SHA256,
+    SETTINGS_HEADER,
     SIGNATURE_HEADER,
     body_hash,
     body_hash_matches,
+    settings_header,
     signature,
     signature_matches,
+    signature_settings,
 )
 from bridge.redact import Secret
 
@@ -76,13 +84,25 @@ INBOUND_STATUSES: Final = frozenset({"receiving", "received"})
 EMPTY_TWIML: Final = b'<?xml version="1.0" encoding="UTF-8"?><Response />'
 
 
+SharedKeyId = Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[^\s,=]+$")]
+
+
 class TwilioSettings(InstanceSettings):
-    """One Twilio account (or subaccount): the auth tokens its webhooks may be signed with."""
+    """One Twilio account (or subaccount): the auth tokens and Webhook Rule shared keys its webhooks may be
+    signed with."""
 
     kind: Literal["twilio"] = "twilio"
     auth_tokens: Annotated[
         tuple[Secret, ...],
         Field(min_length=1, max_length=4, description="the primary first; add the next one while rotating"),
+    ]
+    shared_keys: Annotated[
+        dict[SharedKeyId, Secret],
+        Field(
+            default_factory=dict,
+            max_length=4,
+            description="Webhook Rule shared keys by id (the `key=` of X-Twilio-Webhooks-Signature-Settings)",
+        ),
     ]
 
 
@@ -172,6 +192,25 @@ class TwilioProvider(Provider[TwilioSettings, TwilioVerified]):
     def __init__(self, settings: TwilioSettings, clock: Clock) -> None:
         self.settings = settings
         self._tokens = tuple(token.reveal() for token in settings.auth_tokens)
+        self._shared_keys = {key: secret.reveal() for key, secret in settings.shared_keys.items()}
+
+    def _keys(self, headers: Mapping[str, str]) -> tuple[tuple[str, ...], str]:
+        """The secrets to try and the algorithm, as `X-Twilio-Webhooks-Signature-Settings` names them: the
+        auth tokens when it names no key (absent: HMAC-SHA1), else the one shared key with that id."""
+        chosen = signature_settings(headers.get(SETTINGS_HEADER))
+        if chosen.algorithm not in ALGORITHMS:
+            raise VerificationError(
+                "unsupported_algorithm", "header X-Twilio-Webhooks-Signature-Settings: algorithm is not "
+                f"{' or '.join(ALGORITHMS)}"
+            )
+        if chosen.key is None:
+            return self._tokens, chosen.algorithm
+        secret = self._shared_keys.get(chosen.key)
+        if secret is None:
+            raise VerificationError(
+                "unknown_access_key", "header X-Twilio-Webhooks-Signature-Settings: key is not one of shared_keys"
+            )
+        return (secret,), chosen.algorithm
 
     def verify(self, callback: RawCallback) -> TwilioVerified:
         given = callback.headers.get(SIGNATURE_HEADER)
@@ -184,7 +223,8 @@ class TwilioProvider(Provider[TwilioSettings, TwilioVerified]):
             if expected_hash is None:
                 raise VerificationError("missing_credentials", "query parameter bodySHA256: required for a JSON body")
         signed = callback.form if callback.method != "GET" and not json_body else ()
-        if not signature_matches(given, callback.url, signed, self._tokens):
+        secrets, algorithm = self._keys(callback.headers)
+        if not signature_matches(given, callback.url, signed, secrets, algorithm):
             raise VerificationError("bad_signature", "header X-Twilio-Signature: does not match")
         if expected_hash is not None and not body_hash_matches(expected_hash, callback.body):
             raise VerificationError("bad_signature", "query parameter bodySHA256: does not match the body")
@@ -274,16 +314,24 @@ class TwilioProvider(Provider[TwilioSettings, TwilioVerified]):
         return text_refusal(error)
 
     def sign(self, url: str, body: bytes, sample: str, now: float) -> Outgoing:
-        """Signed with the first auth token: a form POST, a GET with the parameters in the URL
-        (`inbound-get`), or a JSON POST with `bodySHA256` when the body is a JSON document."""
-        token = self._tokens[0]
+        """Signed as Twilio would sign it: a form POST, a GET with the parameters in the URL (`inbound-get`),
+        or a JSON POST with `bodySHA256` when the body is a JSON document. With the first shared key and
+        HMAC-SHA256 (naming both in X-Twilio-Webhooks-Signature-Settings) when the instance has shared
+        keys, since a Webhook Rule then covers its URL; else with the first auth token and HMAC-SHA1."""
+        if self._shared_keys:
+            key_id, token = next(iter(self._shared_keys.items()))
+            algorithm, extra = HMAC_SHA256, {"X-Twilio-Webhooks-Signature-Settings": settings_header(key_id)}
+        else:
+            token, algorithm, extra = self._tokens[0], HMAC_SHA1, {}
         joiner = "&" if urlsplit(url).query else "?"
         if sample == GET_SAMPLE:
             target = url + joiner + urlencode(parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True))
-            return Outgoing("GET", target, {"X-Twilio-Signature": signature(token, target)}, b"")
+            given = signature(token, target, (), algorithm)
+            return Outgoing("GET", target, {"X-Twilio-Signature": given, **extra}, b"")
         if body.lstrip()[:1] in (b"{", b"["):
             target = url + joiner + urlencode({BODY_HASH_PARAM: body_hash(body)})
-            headers = {"content-type": JSON, "X-Twilio-Signature": signature(token, target)}
-            return Outgoing("POST", target, headers, body)
+            given = signature(token, target, (), algorithm)
+            return Outgoing("POST", target, {"content-type": JSON, "X-Twilio-Signature": given, **extra}, body)
         params = parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True)
-        return Outgoing("POST", url, {"content-type": FORM, "X-Twilio-Signature": signature(token, url, params)}, body)
+        given = signature(token, url, params, algorithm)
+        return Outgoing("POST", url, {"content-type": FORM, "X-Twilio-Signature": given, **extra}, body)

@@ -6,6 +6,13 @@ order, each followed by each of its values in order, with no separators. A GET c
 parameters in the (signed) URL. A JSON body is covered by the `bodySHA256` query parameter (hex
 SHA-256 of the body) inside the signed URL. Like the SDK, the URL is tried without its port and
 with the scheme's default port, since Twilio's back end is inconsistent about it.
+
+Shared-key signatures (Twilio's Webhook Rules, public beta): a callback whose URL matches a rule is
+signed the same way but keyed with the rule's shared key, and carries
+`X-Twilio-Webhooks-Signature-Settings: key=<shared key id>,algorithm=<HMAC_SHA1|HMAC_SHA256>`.
+twilio-python 9.13 `get_signature_algorithm` and `RequestValidator(token).validate(..., algorithm)`:
+a missing or empty header (or one without `algorithm=`) means HMAC-SHA1; names are upper-cased;
+any other name fails. The SDK leaves choosing the key to its caller: the bridge picks it by `key=`.
 """
 
 from __future__ import annotations
@@ -13,23 +20,54 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-from collections.abc import Iterable, Sequence
-from typing import Final
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Final
 from urllib.parse import urlparse
 
 from bridge.providers.verification import matches_any
 
 SIGNATURE_HEADER: Final = "x-twilio-signature"
+SETTINGS_HEADER: Final = "x-twilio-webhooks-signature-settings"
 BODY_HASH_PARAM: Final = "bodySHA256"
+HMAC_SHA1: Final = "HMAC_SHA1"
+HMAC_SHA256: Final = "HMAC_SHA256"
+ALGORITHMS: Final[Mapping[str, Callable[[], Any]]] = {HMAC_SHA1: hashlib.sha1, HMAC_SHA256: hashlib.sha256}
 
 
-def signature(token: str, url: str, params: Iterable[tuple[str, str]] = ()) -> str:
-    """twilio-python `compute_signature`: the URL, then each name (sorted) with each of its values (sorted)."""
+@dataclass(frozen=True, slots=True)
+class SignatureSettings:
+    """What `X-Twilio-Webhooks-Signature-Settings` names: the shared key's id (None: the auth token signed)
+    and the algorithm, upper-cased as the SDK does (HMAC_SHA1 when the header names none)."""
+
+    key: str | None
+    algorithm: str
+
+
+def signature_settings(header: str | None) -> SignatureSettings:
+    """twilio-python `get_signature_algorithm`, plus the `key=` it leaves to its caller: comma-separated
+    `name=value` parts, names trimmed; the first non-empty `key` and `algorithm` count."""
+    found: dict[str, str] = {}
+    for part in (header or "").split(","):
+        name, separator, value = part.partition("=")
+        if separator and value.strip():
+            found.setdefault(name.strip(), value.strip())
+    return SignatureSettings(found.get("key"), found.get("algorithm", HMAC_SHA1).upper())
+
+
+def settings_header(key: str, algorithm: str = HMAC_SHA256) -> str:
+    """The `X-Twilio-Webhooks-Signature-Settings` value Twilio sends with a shared-key signature."""
+    return f"key={key},algorithm={algorithm}"
+
+
+def signature(token: str, url: str, params: Iterable[tuple[str, str]] = (), algorithm: str = HMAC_SHA1) -> str:
+    """twilio-python `compute_signature`: the URL, then each name (sorted) with each of its values (sorted),
+    under HMAC with `algorithm` (a key of ALGORITHMS; KeyError otherwise)."""
     grouped: dict[str, list[str]] = {}
     for name, value in params:
         grouped.setdefault(name, []).append(value)
     data = url + "".join(name + value for name in sorted(grouped) for value in sorted(grouped[name]))
-    mac = hmac.new(token.encode("utf-8", "surrogatepass"), data.encode("utf-8", "surrogatepass"), hashlib.sha1)
+    mac = hmac.new(token.encode("utf-8", "surrogatepass"), data.encode("utf-8", "surrogatepass"), ALGORITHMS[algorithm])
     return base64.b64encode(mac.digest()).decode("ascii")
 
 
@@ -55,11 +93,15 @@ def body_hash(body: bytes) -> str:
     return hashlib.sha256(body).hexdigest()
 
 
-def signature_matches(given: str, url: str, params: Iterable[tuple[str, str]], tokens: Sequence[str]) -> bool:
+def signature_matches(
+    given: str, url: str, params: Iterable[tuple[str, str]], tokens: Sequence[str], algorithm: str = HMAC_SHA1
+) -> bool:
     """Whether `given` is the signature of this URL (in each of its port forms) and these parameters with
-    one of the tokens; every candidate is compared, in constant time."""
+    one of the tokens (or shared keys) under `algorithm`; every candidate is compared, in constant time."""
     signed = tuple(params)
-    expected = (signature(token, form, signed).encode("ascii") for form in url_variants(url) for token in tokens)
+    expected = (
+        signature(token, form, signed, algorithm).encode("ascii") for form in url_variants(url) for token in tokens
+    )
     return matches_any((given.encode("latin-1", "replace"),), expected)
 
 

@@ -43,6 +43,22 @@ def test_send_to_a_bad_url_says_what_a_url_looks_like(url: str) -> None:
     one_clear_line(cli("send", "tencent-dev", "--url", url), 2, "--url")
 
 
+def test_send_given_another_instances_callback_url_says_url_takes_the_base_url() -> None:
+    one_clear_line(cli("send", "twilio-dev", "--url", "http://127.0.0.1:8080/callbacks/plivo/dev"), 2,
+                   "--url takes the bridge's base URL (http://127.0.0.1:8080)")
+
+
+def test_send_takes_the_shipped_dev_configuration_by_path() -> None:
+    port = free_port()  # nothing listens: getting as far as posting proves the configuration was taken
+    result = cli("send", "twilio-dev", "--config", "config/bridge.dev.yaml", "--url", f"http://127.0.0.1:{port}")
+    one_clear_line(result, 3, "cannot reach", f"127.0.0.1:{port}/callbacks/twilio/dev")
+
+
+def test_check_config_of_the_shipped_dev_configuration_passes() -> None:
+    result = cli("check-config", "config/bridge.dev.yaml")
+    assert result.returncode == 0 and result.stdout.startswith("config/bridge.dev.yaml: ok;"), result.stderr
+
+
 def test_send_with_a_missing_body_file_names_the_file(tmp_path: Path) -> None:
     one_clear_line(cli("send", "tencent-dev", "--body", str(tmp_path / "missing.json")), 2, "missing.json")
 

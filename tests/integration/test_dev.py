@@ -53,13 +53,16 @@ def test_dev_prints_its_banner_when_ready_and_every_printed_command_works_and_ct
         sid = orjson.loads(body)[0]["sid"]
         wait_for(out, rf"\[sms\.delivery-receipts\] sms\.delivery_receipt id=\w+ key={re.escape(sid)}")
 
-        # every printed `sms-bridge send` line: one per sample of every registered kind
-        commands = re.findall(r"^  (sms-bridge send \S+ --action \S+ --url \S+)", out.read_text(), re.M)
+        # every printed `sms-bridge send` line: one per sample of every registered kind, run as printed from a
+        # shell whose PATH lacks the venv (a newcomer who did not activate it)
+        commands = re.findall(r"^  (\S*sms-bridge send \S+ --action \S+ --url \S+)", out.read_text(), re.M)
         expected = {(cls.kind, sample.name) for cls in PROVIDERS.values() for sample in cls.samples}
         assert {(c.split()[2].removesuffix("-dev"), c.split()[4]) for c in commands} == expected
+        bare = {**os.environ, "PATH": os.pathsep.join(d for d in os.environ.get("PATH", "").split(os.pathsep)
+                                                      if d and d != os.path.dirname(os.path.abspath(sys.executable)))}
         for command in commands:
-            sent = subprocess.run([sys.executable, "-m", "bridge", *shlex.split(command)[1:]], capture_output=True,
-                                  text=True, timeout=30, cwd=ROOT)
+            sent = subprocess.run(command, shell=True, capture_output=True,  # through a shell, as pasted
+                                  text=True, timeout=30, cwd=ROOT, env=bare)
             assert sent.returncode == 0 and re.match(r"HTTP 20[0-4]\b", sent.stdout), (command, sent.stdout,
                                                                                        sent.stderr)
         printed = out.read_text()

@@ -463,3 +463,103 @@ def test_a_retried_callback_keeps_its_event_id_although_received_later() -> None
     retry = replace(first, received_at=datetime.fromtimestamp(NOW + 900, UTC))  # Twilio sends no event time
     [one], [two] = events(provider, first), events(provider, retry)
     assert one.occurred_at != two.occurred_at and one.id == two.id
+
+
+# --- shared-key signatures (Webhook Rules): X-Twilio-Webhooks-Signature-Settings ------------------------
+
+SHARED_KEY_ID = "webhooks_sharedkey_0123456789abcdef"
+SHARED_KEY = "test-twilio-shared-key-secret"
+# twilio-python 9.13 RequestValidator("12345").compute_signature(SDK_URI, SDK_PARAMS, "HMAC_SHA256")
+SDK_SHA256_EXPECTED = "033hgUJA9M/hXIZsYjwkerEP/DBm35nEri5FhCYjA5s="
+
+
+def shared_provider(**keys: str) -> TwilioProvider:
+    return make_provider(shared_keys=keys or {SHARED_KEY_ID: SHARED_KEY})
+
+
+def shared_callback(algorithm: str = "HMAC_SHA256", key_id: str = SHARED_KEY_ID, key: str = SHARED_KEY,
+                    params: Sequence[tuple[str, str]] = STATUS, settings: str | None = None) -> RawCallback:
+    """A form POST signed as a Webhook Rule signs it: with the shared key, naming it and the algorithm."""
+    header = f"key={key_id},algorithm={algorithm}" if settings is None else settings
+    return form_callback(params, sig=signature(key, URL, params, algorithm.upper()),
+                         **{"x-twilio-webhooks-signature-settings": header})
+
+
+def test_the_sdk_signature_vector_is_reproduced_with_hmac_sha256() -> None:
+    assert signature(SDK_TOKEN, SDK_URI, SDK_PARAMS, "HMAC_SHA256") == SDK_SHA256_EXPECTED
+
+
+@pytest.mark.parametrize("algorithm", ["HMAC_SHA256", "HMAC_SHA1", "hmac_sha256"])
+def test_a_shared_key_signature_verifies_with_the_key_and_algorithm_its_header_names(algorithm: str) -> None:
+    assert shared_provider().verify(shared_callback(algorithm)).params == STATUS
+
+
+def test_the_shared_key_is_chosen_by_the_id_in_the_header() -> None:
+    provider = shared_provider(**{"webhooks_sharedkey_old": "old-shared-key-secret", SHARED_KEY_ID: SHARED_KEY})
+    assert provider.verify(shared_callback()).params == STATUS
+    assert provider.verify(shared_callback(key_id="webhooks_sharedkey_old", key="old-shared-key-secret")).params
+
+
+def test_a_header_without_algorithm_means_hmac_sha1_as_in_the_sdk() -> None:
+    callback = shared_callback("HMAC_SHA1", settings=f" key = {SHARED_KEY_ID} ")
+    assert shared_provider().verify(callback).params == STATUS
+
+
+def test_auth_token_signatures_still_verify_on_an_instance_with_shared_keys() -> None:
+    assert shared_provider().verify(form_callback(STATUS)).params == STATUS
+    assert shared_provider().verify(form_callback(STATUS, **{"x-twilio-webhooks-signature-settings": ""})).params
+
+
+def test_a_shared_key_id_the_instance_does_not_have_is_refused() -> None:
+    with pytest.raises(VerificationError, match="key is not one of shared_keys") as caught:
+        shared_provider().verify(shared_callback(key_id="webhooks_sharedkey_other"))
+    assert caught.value.reason == "unknown_access_key" and caught.value.status == 401
+    with pytest.raises(VerificationError, match="key is not one of shared_keys"):
+        make_provider().verify(shared_callback())  # no shared keys at all
+
+
+@pytest.mark.parametrize("algorithm", ["HMAC_SHA512", "HMAC_MD5", "RSA_SHA256", "none"])
+def test_an_algorithm_other_than_hmac_sha1_or_sha256_is_refused(algorithm: str) -> None:
+    callback = form_callback(STATUS, **{"x-twilio-webhooks-signature-settings":
+                                        f"key={SHARED_KEY_ID},algorithm={algorithm}"})
+    with pytest.raises(VerificationError, match="algorithm is not HMAC_SHA1 or HMAC_SHA256") as caught:
+        shared_provider().verify(callback)
+    assert caught.value.reason == "unsupported_algorithm"
+
+
+@pytest.mark.parametrize(
+    "callback",
+    [
+        pytest.param(shared_callback(key="not-the-shared-key"), id="another-key"),
+        pytest.param(shared_callback(key=TOKEN), id="the-auth-token-under-the-key-id"),
+        pytest.param(replace(shared_callback(), form=((*STATUS, ("ErrorCode", "30003")))), id="added-parameter"),
+        pytest.param(replace(shared_callback(), url=URL + "/other"), id="another-url"),
+        pytest.param(shared_callback(settings=f"key={SHARED_KEY_ID},algorithm=HMAC_SHA1"), id="algorithm-changed"),
+    ],
+)
+def test_a_forged_shared_key_signature_is_refused(callback: RawCallback) -> None:
+    with pytest.raises(VerificationError, match="X-Twilio-Signature: does not match") as caught:
+        shared_provider().verify(callback)
+    assert caught.value.reason == "bad_signature"
+
+
+@pytest.mark.parametrize("sample", [s.name for s in TwilioProvider.samples])
+def test_sign_uses_the_first_shared_key_with_hmac_sha256_and_verify_accepts_it(sample: str) -> None:
+    provider = shared_provider()
+    declared = next(s for s in provider.samples if s.name == sample)
+    request = provider.sign(URL, declared.body(NOW), sample, NOW)
+    assert request.headers["X-Twilio-Webhooks-Signature-Settings"] == f"key={SHARED_KEY_ID},algorithm=HMAC_SHA256"
+    provider.verify(from_outgoing(request))
+    with pytest.raises(VerificationError):
+        make_provider().verify(from_outgoing(request))  # the auth token alone does not verify it
+
+
+@pytest.mark.parametrize("key_id", ["", "a,b", "a=b", "with space"])
+def test_a_shared_key_id_that_the_header_cannot_carry_is_refused_in_the_settings(key_id: str) -> None:
+    with pytest.raises(ValidationError):
+        make_provider(shared_keys={key_id: SHARED_KEY})
+
+
+def test_at_most_four_shared_keys_are_accepted() -> None:
+    with pytest.raises(ValidationError):
+        make_provider(shared_keys={f"webhooks_sharedkey_{i}": SHARED_KEY for i in range(5)})
