@@ -99,8 +99,13 @@ def signature_matches(
     """Whether `given` is the signature of this URL (in each of its port forms) and these parameters with
     one of the tokens (or shared keys) under `algorithm`; every candidate is compared, in constant time."""
     signed = tuple(params)
+    unique = tuple(dict.fromkeys(signed))
+    # A parameter repeated with the same value (`Digits=1&Digits=1`): twilio-python signs it once
+    # (`sorted(set(values))`), a plain reading of Twilio's rule twice; both forms are accepted.
+    forms = (signed,) if len(unique) == len(signed) else (signed, unique)
     expected = (
-        signature(token, form, signed, algorithm).encode("ascii") for form in url_variants(url) for token in tokens
+        signature(token, form, pairs, algorithm).encode("ascii")
+        for form in url_variants(url) for token in tokens for pairs in forms
     )
     return matches_any((given.encode("latin-1", "replace"),), expected)
 

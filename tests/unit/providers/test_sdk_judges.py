@@ -127,6 +127,25 @@ async def test_the_bridge_accepts_what_the_twilio_sdk_signs_and_refuses_a_tamper
     assert await answer("twilio", now, tampered(request), **overrides) == 401
 
 
+@pytest.mark.anyio
+async def test_a_parameter_repeated_with_the_same_value_is_signed_as_the_twilio_sdk_signs_it(now: float) -> None:
+    """twilio-python signs each name's distinct values (`sorted(set(values))`): `Digits=1&Digits=1` once."""
+    validator = require_sdk("twilio.request_validator", "twilio")
+    url = BASE + path_of("twilio")
+    pairs = [("MessageSid", "SM" + "3" * 32), ("MessageStatus", "delivered"), ("To", "+15558675310"),
+             ("From", "+15017122661"), ("AccountSid", "AC" + "2" * 32), ("Digits", "1"), ("Digits", "1")]
+    class QueryDict(dict[str, str]):  # what the SDK reads repeated names from (Django's getlist)
+        def getlist(self, name: str) -> list[str]:
+            return [v for k, v in pairs if k == name]
+
+    sdk = validator.RequestValidator(TWILIO_TOKEN).compute_signature(url, QueryDict(pairs))
+    headers = {"content-type": FORM, "X-Twilio-Signature": sdk}
+    request = Outgoing("POST", url, headers, urlencode(pairs).encode())
+    overrides = TWILIO_INSTANCES["auth-token"]
+    assert await answer("twilio", now, request, **overrides) == 200
+    assert await answer("twilio", now, tampered(request), **overrides) == 401
+
+
 # --- Plivo: plivo-python utils -------------------------------------------------------------------------
 
 
