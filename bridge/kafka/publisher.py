@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from typing import Any, Final, Protocol
 
 from aiokafka import AIOKafkaProducer  # type: ignore[import-untyped]
+from aiokafka.conn import CloseReason  # type: ignore[import-untyped]
 from aiokafka.errors import (  # type: ignore[import-untyped]
     KafkaConnectionError,
     KafkaError,
@@ -29,6 +30,12 @@ PROBE_INTERVAL_SECONDS: Final = 2.0
 DOWN_PROBE_INTERVAL_SECONDS: Final = 0.5  # while disconnected: notice the broker's return quickly
 STALE_AFTER_SECONDS: Final = 10.0
 RECONNECT_BACKOFF_SECONDS: Final = (0.2, 0.5, 1.0, 2.0, 5.0)
+# Why aiokafka closes a connection when the link failed (not an idle drop, not our own shutdown).
+LINK_FAILURES: Final = frozenset(
+    {CloseReason.CONNECTION_BROKEN, CloseReason.CONNECTION_TIMEOUT, CloseReason.OUT_OF_SYNC, CloseReason.AUTH_FAILURE}
+)
+# The aiokafka client's methods watch_connections() wraps (private in aiokafka 0.11-0.14; a test checks).
+CLIENT_HOOKS: Final = ("_on_connection_closed", "_get_conn")
 
 
 class Publisher(Protocol):
@@ -88,9 +95,11 @@ def producer_options(settings: KafkaSettings) -> dict[str, Any]:
 class KafkaPublisher:
     """A Publisher on aiokafka that connects in the background and keeps probing the broker.
 
-    When the broker is known to be unreachable (a probe failed, or a write failed for want of a
-    connection), publish() raises PublishError("not_connected") at once instead of waiting for
-    the produce deadline, until a probe succeeds again. Connection state changes are logged
+    When the broker is known to be unreachable (a probe failed, a write failed for want of a
+    connection, or aiokafka's client lost a connection or failed to open one: see
+    watch_connections), publish() raises PublishError("not_connected") at once instead of
+    waiting for the produce deadline, until a probe succeeds again. Callbacks already waiting
+    keep their produce deadline (their records may still be acknowledged). Connection state changes are logged
     once each (`kafka_connected`, `kafka_disconnected`, `kafka_reconnected`).
     """
 
@@ -128,6 +137,7 @@ class KafkaPublisher:
         attempt = 0
         while not self._stopping:
             producer = AIOKafkaProducer(**producer_options(self._settings))
+            self._watch_connections(producer)
             try:
                 await producer.start()
             except (KafkaError, OSError) as exc:
@@ -161,6 +171,39 @@ class KafkaPublisher:
                 self._mark_up()
                 if self._group is not None:
                     self._group.forget_partitions()  # partitions_for() again: a topic may have grown
+
+    def _watch_connections(self, producer: Any) -> None:
+        """Mark Kafka down the moment the producer's client loses a connection (reset, closed by the
+        peer, a request timed out) or fails to open one, instead of at the next probe: aiokafka
+        only logs these and retries until the produce deadline. Only once `producer` is the
+        connected one, so failures while starting or stopping do not count.
+
+        aiokafka has no public hook for this: the client's connection-close callback and its
+        connection getter are wrapped on this instance. Should a release rename them, the bridge
+        logs it and falls back to the probe (tests/unit/kafka/test_publisher_hooks.py fails).
+        """
+        client = producer.client
+        if not all(callable(getattr(client, name, None)) for name in CLIENT_HOOKS):
+            log.warning(
+                "aiokafka client hooks missing: a lost connection is noticed at the next probe",
+                extra={"event": "kafka_hooks_missing"},
+            )
+            return
+        closed_cb, get_conn = client._on_connection_closed, client._get_conn
+
+        def on_connection_closed(conn: Any, reason: Any) -> None:
+            closed_cb(conn, reason)
+            if reason in LINK_FAILURES and self._producer is producer:
+                self._mark_down(f"connection: {CloseReason(reason).name.lower()}")
+
+        async def connect(*args: Any, **kwargs: Any) -> Any:
+            conn = await get_conn(*args, **kwargs)
+            if conn is None and self._producer is producer:  # aiokafka logged why and returns None
+                self._mark_down("connection: connect failed")
+            return conn
+
+        client._on_connection_closed = on_connection_closed
+        client._get_conn = connect
 
     def _mark_down(self, cause: str) -> None:
         if self._down_since is None:
