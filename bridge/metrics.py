@@ -14,6 +14,7 @@ from starlette.types import Message, Receive, Scope, Send
 from bridge import __version__
 from bridge.errors import MalformedReason, Outcome, PublishReason, Reason, RequestReason, VerificationReason
 from bridge.events import EventType, Status
+from bridge.kafka.causes import KAFKA_CAUSES, KafkaCause
 
 PREFIX: Final = "sms_bridge"
 PublishOutcome = Literal["ok", "failed"]
@@ -127,6 +128,8 @@ class BridgeMetrics:
         self.build.info({"version": __version__, "python": platform.python_version()})
         self.replays = ReplayCollector()
         registry.register(self.replays)
+        self.connect_failures = ConnectFailureCollector()
+        registry.register(self.connect_failures)
         for reason in PUBLISH_FAILURES:
             self.publish_failures.labels(reason)
         self._publish_done = {outcome: self.publish_durations.labels(outcome) for outcome in PUBLISH_OUTCOMES}
@@ -214,10 +217,18 @@ class BridgeMetrics:
         """The in-flight gauge reads the live count when collected (no gauge write per callback)."""
         self.in_flight.set_function(lambda: float(in_flight()))
 
-    def watch_health(self, ready: Callable[[], bool], connected: Callable[[], bool]) -> None:
-        """The health gauges read the live state whenever they are collected."""
+    def watch_health(
+        self,
+        ready: Callable[[], bool],
+        connected: Callable[[], bool],
+        connect_failures: Callable[[], Mapping[KafkaCause, int]] | None = None,
+    ) -> None:
+        """The health gauges, and the failed attempts to reach Kafka by cause, read the live state
+        whenever they are collected."""
         self.ready.set_function(lambda: 1.0 if ready() else 0.0)
         self.kafka_connected.set_function(lambda: 1.0 if connected() else 0.0)
+        if connect_failures is not None:
+            self.connect_failures.read = connect_failures
 
     def asgi(self) -> MetricsApp:
         """The /metrics endpoint: prometheus_client's own exposition, which negotiates OpenMetrics
@@ -253,6 +264,25 @@ class ReplayCollector(Collector):
             evictions.add_metric([provider, account], cache.evicted)
         yield entries
         yield evictions
+
+
+class ConnectFailureCollector(Collector):
+    """Failed attempts to reach Kafka, by cause (every cause exported from the start), read from the
+    publisher when scraped."""
+
+    def __init__(self) -> None:
+        self.read: Callable[[], Mapping[KafkaCause, int]] = dict
+
+    def collect(self) -> Iterator[Metric]:
+        failures = CounterMetricFamily(
+            f"{PREFIX}_kafka_connect_failures", "Failed attempts to reach Kafka (connect or metadata probe), "
+            "by cause: refused, dns, unreachable, timeout, closed, tls_certificate, tls_hostname, tls, auth, "
+            "unknown.", labels=["cause"],
+        )
+        counts = self.read()
+        for cause in KAFKA_CAUSES:
+            failures.add_metric([cause], counts.get(cause, 0))
+        yield failures
 
 
 class MetricsApp:

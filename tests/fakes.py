@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections import Counter
+from collections.abc import Mapping, Sequence
 
 from bridge.errors import PublishError
+from bridge.kafka.causes import KafkaCause
 from bridge.kafka.envelope import KafkaRecord
 from bridge.kafka.publisher import Publisher
 
@@ -29,6 +31,8 @@ class FakePublisher:
         self._flowing = asyncio.Event()
         self._flowing.set()
         self.waiting = 0  # publish() calls held by stall()
+        self.down_cause: KafkaCause | None = None  # `cause` while not ready
+        self.failures: Counter[KafkaCause] = Counter()
 
     @property
     def ready(self) -> bool:
@@ -37,6 +41,14 @@ class FakePublisher:
     @property
     def accepting(self) -> bool:
         return self.ready
+
+    @property
+    def cause(self) -> KafkaCause | None:
+        return None if self.ready else self.down_cause
+
+    @property
+    def connect_failures(self) -> Mapping[KafkaCause, int]:
+        return self.failures
 
     def set_ready(self, ready: bool) -> None:
         self._ready = ready

@@ -81,7 +81,10 @@ def create_app(
             lifecycle=lifecycle, deadlines=deadlines, metrics=metrics, accepted_log=accepted_log,
         )
 
-    metrics.watch_health(ready=lambda: health.ready, connected=lambda: publisher.ready)
+    metrics.watch_health(
+        ready=lambda: health.ready, connected=lambda: publisher.ready,
+        connect_failures=lambda: publisher.connect_failures,
+    )
     metrics.watch_in_flight(lambda: lifecycle.in_flight)
 
     routes: list[BaseRoute] = [

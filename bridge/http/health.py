@@ -26,8 +26,10 @@ class Health:
 
     async def readyz(self, request: Request) -> Response:
         """Ready when callbacks can be stored (Kafka answered recently, or the spool has room) and
-        the bridge is not draining. A pod spooling through a Kafka outage stays ready."""
+        the bridge is not draining. A pod spooling through a Kafka outage stays ready. When Kafka is
+        the reason and its cause is known, the text names it: `kafka not connected: tls_hostname`."""
         if self.ready:
             return PlainTextResponse("ready\n")
-        why = "draining" if self._lifecycle.draining else "kafka not connected"
+        cause = self._publisher.cause
+        why = "draining" if self._lifecycle.draining else "kafka not connected" + (f": {cause}" if cause else "")
         return PlainTextResponse(f"not ready: {why}\n", status_code=503)

@@ -6,19 +6,27 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Sequence
+from collections import Counter
+from collections.abc import Mapping, Sequence
 from typing import Any, Final, Protocol
 
 from aiokafka import AIOKafkaProducer  # type: ignore[import-untyped]
+from aiokafka.conn import CloseReason, create_conn  # type: ignore[import-untyped]
 from aiokafka.errors import (  # type: ignore[import-untyped]
+    AuthenticationFailedError,
+    IllegalSaslStateError,
     KafkaConnectionError,
     KafkaError,
     KafkaTimeoutError,
     NodeNotReadyError,
+    RequestTimedOutError,
+    SaslAuthenticationFailed,
+    UnsupportedSaslMechanismError,
 )
 from aiokafka.helpers import create_ssl_context  # type: ignore[import-untyped]
 
 from bridge.errors import PublishError
+from bridge.kafka.causes import KafkaCause, classify
 from bridge.kafka.envelope import KafkaRecord
 from bridge.kafka.group_commit import GroupCommit
 from bridge.kafka.settings import KafkaSettings
@@ -29,6 +37,19 @@ PROBE_INTERVAL_SECONDS: Final = 2.0
 DOWN_PROBE_INTERVAL_SECONDS: Final = 0.5  # while disconnected: notice the broker's return quickly
 STALE_AFTER_SECONDS: Final = 10.0
 RECONNECT_BACKOFF_SECONDS: Final = (0.2, 0.5, 1.0, 2.0, 5.0)
+DIAGNOSE_TIMEOUT_SECONDS: Final = 2.0  # a diagnostic connection that takes longer says "timeout"
+# Why aiokafka closes a connection when the link failed (not an idle drop, not our own shutdown).
+LINK_FAILURES: Final[Mapping[int, KafkaCause]] = {
+    CloseReason.CONNECTION_BROKEN: "closed",
+    CloseReason.CONNECTION_TIMEOUT: "timeout",
+    CloseReason.OUT_OF_SYNC: "unknown",
+    CloseReason.AUTH_FAILURE: "auth",
+}
+AUTH_ERRORS: Final = (
+    AuthenticationFailedError, SaslAuthenticationFailed, UnsupportedSaslMechanismError, IllegalSaslStateError
+)  # fmt: skip
+# The aiokafka client's methods watch_connections() wraps (private in aiokafka 0.11-0.14; a test checks).
+CLIENT_HOOKS: Final = ("_on_connection_closed", "_get_conn")
 
 
 class Publisher(Protocol):
@@ -41,8 +62,9 @@ class Publisher(Protocol):
     caller needs the answer: a spooling publisher shortens its budget to answer in time; a
     publisher may ignore it. `ready` is true when the producer is connected and the broker answered
     recently; `accepting` is true when publish() can store records now (for a Kafka-only
-    publisher the same as `ready`; a spooling one also while its spool has room). stop()
-    flushes what is in flight, then closes.
+    publisher the same as `ready`; a spooling one also while its spool has room). `cause` is
+    why Kafka cannot be reached, when not `ready` and known (else None); `connect_failures`
+    counts failed attempts to reach Kafka by cause. stop() flushes what is in flight, then closes.
     """
 
     @property
@@ -50,6 +72,12 @@ class Publisher(Protocol):
 
     @property
     def accepting(self) -> bool: ...
+
+    @property
+    def cause(self) -> KafkaCause | None: ...
+
+    @property
+    def connect_failures(self) -> Mapping[KafkaCause, int]: ...
 
     async def start(self) -> None: ...
 
@@ -85,13 +113,47 @@ def producer_options(settings: KafkaSettings) -> dict[str, Any]:
     return options
 
 
+def cause_of(error: BaseException) -> KafkaCause:
+    """The cause an aiokafka error's chain names (`unknown` when aiokafka dropped it)."""
+    return classify(error, auth=AUTH_ERRORS, timeouts=(KafkaTimeoutError, RequestTimedOutError))
+
+
+def _host_port(address: str) -> tuple[str, int]:
+    host, _, port = address.rpartition(":")
+    return host.strip("[]"), int(port)
+
+
+async def diagnose(settings: KafkaSettings, addresses: Sequence[tuple[str, int]]) -> KafkaCause:
+    """Why the brokers at `addresses` cannot be reached: a fresh connection to each, opened the way
+    aiokafka opens its own (TLS, SASL, an ApiVersions request), until one fails; `unknown` if none does.
+    Needed because aiokafka's bootstrap and metadata errors do not keep the failure that caused them."""
+    options = producer_options(settings)
+    for host, port in addresses:
+        try:
+            async with asyncio.timeout(DIAGNOSE_TIMEOUT_SECONDS):
+                conn = await create_conn(
+                    host, port, client_id=options["client_id"], request_timeout_ms=options["request_timeout_ms"],
+                    ssl_context=options.get("ssl_context"), security_protocol=options["security_protocol"],
+                    sasl_mechanism=options.get("sasl_mechanism") or "PLAIN",
+                    sasl_plain_username=options.get("sasl_plain_username"),
+                    sasl_plain_password=options.get("sasl_plain_password"),
+                )
+        except Exception as exc:  # any failure is the answer, classified
+            return cause_of(exc)
+        conn.close()
+    return "unknown"
+
+
 class KafkaPublisher:
     """A Publisher on aiokafka that connects in the background and keeps probing the broker.
 
-    When the broker is known to be unreachable (a probe failed, or a write failed for want of a
-    connection), publish() raises PublishError("not_connected") at once instead of waiting for
-    the produce deadline, until a probe succeeds again. Connection state changes are logged
-    once each (`kafka_connected`, `kafka_disconnected`, `kafka_reconnected`).
+    When the broker is known to be unreachable (a probe failed, a write failed for want of a
+    connection, or aiokafka's client lost a connection or failed to open one: see
+    watch_connections), publish() raises PublishError("not_connected") at once instead of
+    waiting for the produce deadline, until a probe succeeds again. Callbacks already waiting
+    keep their produce deadline (their records may still be acknowledged). Connection state changes are logged
+    once each (`kafka_connected`, `kafka_disconnected`, `kafka_reconnected`); failed attempts to
+    reach Kafka (`kafka_connect_failed`) once per change of their cause (bridge.kafka.causes).
     """
 
     def __init__(self, settings: KafkaSettings) -> None:
@@ -105,6 +167,9 @@ class KafkaPublisher:
         self._down_since: float | None = None  # monotonic time of the failure that made it known down
         self._kick = asyncio.Event()  # wakes the probe at once after a failed write
         self._group: GroupCommit | None = None
+        self._cause: KafkaCause | None = None  # why Kafka is unreachable, while it is
+        self._logged_cause: KafkaCause | None = None
+        self._failures: Counter[KafkaCause] = Counter()
 
     @property
     def ready(self) -> bool:
@@ -118,6 +183,14 @@ class KafkaPublisher:
     def accepting(self) -> bool:
         return self.ready
 
+    @property
+    def cause(self) -> KafkaCause | None:
+        return None if self.ready else self._cause
+
+    @property
+    def connect_failures(self) -> Mapping[KafkaCause, int]:
+        return self._failures
+
     async def start(self) -> None:
         """Start connecting; returns at once. The first connection is awaited up to a second."""
         self._task = asyncio.create_task(self._run(), name="kafka-publisher")
@@ -128,22 +201,20 @@ class KafkaPublisher:
         attempt = 0
         while not self._stopping:
             producer = AIOKafkaProducer(**producer_options(self._settings))
+            self._watch_connections(producer)
             try:
                 await producer.start()
             except (KafkaError, OSError) as exc:
                 await _close_quietly(producer)
                 delay = RECONNECT_BACKOFF_SECONDS[min(attempt, len(RECONNECT_BACKOFF_SECONDS) - 1)]
                 attempt += 1
-                if attempt == 1:  # once: the retries that follow are the same story
-                    log.warning(
-                        "kafka connect failed, retrying",
-                        extra={"event": "kafka_connect_failed", "error": type(exc).__name__},
-                    )
+                await self._failed(exc)
                 await asyncio.sleep(delay)
                 continue
             self._producer = producer
             self._group = GroupCommit(producer, self._deadline)
             self._last_ok = time.monotonic()
+            self._cause = self._logged_cause = None
             self._connected.set()
             log.info("kafka producer connected", extra={"event": "kafka_connected", "attempts": attempt + 1})
             break
@@ -156,20 +227,78 @@ class KafkaPublisher:
                 async with asyncio.timeout(PROBE_INTERVAL_SECONDS * 2):
                     await self._producer.client.fetch_all_metadata()
             except (KafkaError, OSError, TimeoutError) as exc:
-                self._mark_down(f"probe: {type(exc).__name__}")
+                await self._failed(exc)
             else:
                 self._mark_up()
                 if self._group is not None:
                     self._group.forget_partitions()  # partitions_for() again: a topic may have grown
 
-    def _mark_down(self, cause: str) -> None:
+    def _watch_connections(self, producer: Any) -> None:
+        """Mark Kafka down the moment the producer's client loses a connection (reset, closed by the
+        peer, a request timed out) or fails to open one, instead of at the next probe: aiokafka
+        only logs these and retries until the produce deadline. Only once `producer` is the
+        connected one, so failures while starting or stopping do not count.
+
+        aiokafka has no public hook for this: the client's connection-close callback and its
+        connection getter are wrapped on this instance. Should a release rename them, the bridge
+        logs it and falls back to the probe (tests/unit/kafka/test_publisher_hooks.py fails).
+        """
+        client = producer.client
+        if not all(callable(getattr(client, name, None)) for name in CLIENT_HOOKS):
+            log.warning(
+                "aiokafka client hooks missing: a lost connection is noticed at the next probe",
+                extra={"event": "kafka_hooks_missing"},
+            )
+            return
+        closed_cb, get_conn = client._on_connection_closed, client._get_conn
+
+        def on_connection_closed(conn: Any, reason: Any) -> None:
+            closed_cb(conn, reason)
+            if reason in LINK_FAILURES and self._producer is producer:
+                self._mark_down(LINK_FAILURES[reason], f"connection: {CloseReason(reason).name.lower()}")
+
+        async def connect(*args: Any, **kwargs: Any) -> Any:
+            conn = await get_conn(*args, **kwargs)
+            if conn is None and self._producer is producer:  # aiokafka logged why and returns None
+                self._mark_down(self._cause or "unknown", "connection: connect failed")
+            return conn
+
+        client._on_connection_closed = on_connection_closed
+        client._get_conn = connect
+
+    async def _failed(self, error: BaseException) -> None:
+        """A connection attempt or probe failed: count it by cause, mark Kafka down once connected, and
+        log the cause when it differs from the last one logged (the retries are the same story)."""
+        cause = cause_of(error)
+        if cause == "unknown":  # aiokafka's bootstrap and metadata errors drop the failure: look again
+            addresses = [_host_port(a) for a in self._settings.bootstrap_servers]
+            if self._producer is not None:
+                addresses += [(b.host, b.port) for b in self._producer.client.cluster.brokers()]
+            cause = await diagnose(self._settings, list(dict.fromkeys(addresses)))
+        self._failures[cause] += 1
+        self._cause = cause
+        if self._producer is not None:
+            self._mark_down(cause, f"probe: {type(error).__name__}")
+        if cause != self._logged_cause:
+            self._logged_cause = cause
+            log.warning(
+                f"kafka connect failed, retrying: {cause}",
+                extra={"event": "kafka_connect_failed", "cause": cause, "error": type(error).__name__},
+            )
+
+    def _mark_down(self, cause: KafkaCause, detail: str) -> None:
         if self._down_since is None:
             self._down_since = time.monotonic()
+            self._cause = self._logged_cause = cause
             self._kick.set()
-            log.warning("kafka connection lost", extra={"event": "kafka_disconnected", "cause": cause})
+            log.warning(
+                f"kafka connection lost: {cause}",
+                extra={"event": "kafka_disconnected", "cause": cause, "detail": detail},
+            )
 
     def _mark_up(self) -> None:
         self._last_ok = time.monotonic()
+        self._cause = self._logged_cause = None
         if self._down_since is not None:
             down_for = round(self._last_ok - self._down_since, 1)
             self._down_since = None
@@ -206,13 +335,13 @@ class KafkaPublisher:
         except ReplyDeadlineError as exc:
             raise PublishError("timeout", "reply deadline passed before Kafka acknowledged") from exc
         except TimeoutError as exc:
-            self._mark_down("write: no acknowledgement within the produce deadline")
+            self._mark_down("timeout", "write: no acknowledgement within the produce deadline")
             raise PublishError("timeout", "Kafka did not acknowledge within the produce deadline") from exc
         except KafkaTimeoutError as exc:
-            self._mark_down("write: request timed out")
+            self._mark_down("timeout", "write: request timed out")
             raise PublishError("timeout", "Kafka request timed out") from exc
         except (KafkaConnectionError, NodeNotReadyError) as exc:
-            self._mark_down(f"write: {type(exc).__name__}")
+            self._mark_down(cause_of(exc), f"write: {type(exc).__name__}")
             raise PublishError("not_connected", f"Kafka connection failed: {type(exc).__name__}") from exc
         except KafkaError as exc:
             raise PublishError(

@@ -14,10 +14,11 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Final
 
 from bridge.errors import PublishError
+from bridge.kafka.causes import KafkaCause
 from bridge.kafka.envelope import KafkaRecord
 from bridge.kafka.publisher import Publisher
 from bridge.metrics import SpoolMetrics
@@ -58,6 +59,14 @@ class SpoolingPublisher:
     @property
     def ready(self) -> bool:
         return self._kafka.ready
+
+    @property
+    def cause(self) -> KafkaCause | None:
+        return self._kafka.cause
+
+    @property
+    def connect_failures(self) -> Mapping[KafkaCause, int]:
+        return self._kafka.connect_failures
 
     @property
     def accepting(self) -> bool:

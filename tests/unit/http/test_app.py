@@ -479,6 +479,16 @@ async def test_readyz_is_503_when_the_publisher_is_not_ready(bridge: Bridge) -> 
     assert bridge.metric("sms_bridge_kafka_connected") == 0
 
 
+async def test_readyz_and_metrics_name_why_kafka_cannot_be_reached(bridge: Bridge) -> None:
+    bridge.publisher.set_ready(False)
+    bridge.publisher.down_cause = "tls_hostname"
+    bridge.publisher.failures["tls_hostname"] = 3
+    reply = await bridge.client.get("/readyz")
+    assert (reply.status_code, reply.text) == (503, "not ready: kafka not connected: tls_hostname\n")
+    assert bridge.metric("sms_bridge_kafka_connect_failures_total", cause="tls_hostname") == 3
+    assert bridge.registry.get_sample_value("sms_bridge_kafka_connect_failures_total", {"cause": "refused"}) == 0
+
+
 async def test_readyz_is_503_when_draining(bridge: Bridge) -> None:
     bridge.lifecycle.draining = True
     reply = await bridge.client.get("/readyz")
