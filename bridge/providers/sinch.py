@@ -196,6 +196,7 @@ class SinchProvider(Provider[SinchSettings, Verified]):
         to = self.phone(identifier(report, "recipient", where=where), international=True)
         status = text_field(report, "status", where=where)
         code = optional_text(report, "code", where=where)
+        provider_time = occurred_at is None  # a batch report has no time: receipt time stays out of the id
         if occurred_at is None:
             occurred_at = iso_time(text_field(report, "at"), where="at")
         originator = optional_text(report, "applied_originator")
@@ -209,6 +210,7 @@ class SinchProvider(Provider[SinchSettings, Verified]):
             region=to.region,
             from_=self.phone(originator, international=True).number if originator else None,
             occurred_at=occurred_at,
+            provider_time=provider_time,
             received_at=verified.raw.received_at,
             segments=count(optional_text(report, "number_of_message_parts"), where="number_of_message_parts"),
             price=None,
