@@ -1,4 +1,8 @@
-"""Phone numbers: E.164 and the ISO 3166 region when a number is valid, else the number as given."""
+"""Phone numbers: E.164 and the ISO 3166 region when a number is valid, else the number as given.
+
+A country code the provider gave (a separate field or a `+`) is never dropped: such a number that
+is not valid but possible (a reserved range, or one newer than libphonenumber's metadata) is
+published as `+<cc><number>`, without a region."""
 
 from __future__ import annotations
 
@@ -37,6 +41,8 @@ def phone(
     2. with `country_code` (digits, e.g. Tencent's `nationcode`) in front, unless it is already there;
     3. as international digits without `+`, where the provider documents that (`international`);
     4. as a national number of `default_region`, the instance's configured region.
+    If none is valid but the provider gave the country code (1 or 2), the first of those that is a
+    possible number (its length fits the country's plan) is returned in E.164 with no region.
     Anything else (short codes, alphanumeric senders, invalid numbers) is returned as given.
     """
     if len(number) > _MAX_LENGTH:
@@ -46,21 +52,26 @@ def phone(
         digits = "+" + digits[2:]
     if not digits.lstrip("+").isdigit() or not digits.isascii():
         return Phone(number, None)
-    candidates: list[tuple[str, str | None]] = []
+    given: list[str] = []  # international forms whose country code the provider gave
     if digits.startswith("+"):
-        candidates.append((digits, None))
+        given.append(digits)
     else:
         cc = (country_code or "").strip().lstrip("+")
         if cc.isdigit() and cc.isascii():
-            candidates.append(("+" + cc + digits, None))
+            given.append("+" + cc + digits)
             if digits.startswith(cc):
-                candidates.append(("+" + digits, None))
-        if international:
-            candidates.append(("+" + digits, None))
-        if default_region is not None:
-            candidates.append((digits, default_region))
+                given.append("+" + digits)
+    candidates: list[tuple[str, str | None]] = [(text, None) for text in given]
+    if international and not digits.startswith("+"):
+        candidates.append(("+" + digits, None))
+    if default_region is not None and not digits.startswith("+"):
+        candidates.append((digits, default_region))
     for text, region in candidates:
         found = _valid(text, region)
+        if found is not None:
+            return found
+    for text in given:
+        found = _possible(text)
         if found is not None:
             return found
     return Phone(number, None)
@@ -77,3 +88,15 @@ def _valid(text: str, region: str | None) -> Phone | None:
     if found is None or not phonenumbers.is_valid_number_for_region(parsed, found):
         return None
     return Phone(phonenumbers.format_number(parsed, _E164), found)
+
+
+def _possible(text: str) -> Phone | None:
+    """An international number whose length fits its country's plan, in E.164 (no region: not known valid).
+    Strictly possible: a number dialable only within its area (IS_POSSIBLE_LOCAL_ONLY) is no E.164 number."""
+    try:
+        parsed = phonenumbers.parse(text, None)
+    except phonenumbers.NumberParseException:
+        return None
+    if phonenumbers.is_possible_number_with_reason(parsed) != phonenumbers.ValidationResult.IS_POSSIBLE:
+        return None
+    return Phone(phonenumbers.format_number(parsed, _E164), None)

@@ -40,7 +40,9 @@ def to_dead_letter(
 
     Headers are kept only when generic or in the kind's `safe_headers` (no signature, no cookie,
     no URL with its token); the query without its `token`. For one bad report of a multi-report
-    callback, the report verbatim and its index stand in for the body. A body over
+    callback, the report verbatim and its index stand in for the body, with `report_body` (the
+    callback's envelope holding that report alone, which `redrive` parses) and `context` (what
+    names the callback it came from: its message or batch id, event type and time). A body over
     MAX_BODY_BYTES is cut and marked `body_truncated`.
     """
     kept_headers = GENERIC_HEADERS | safe_headers
@@ -60,6 +62,7 @@ def to_dead_letter(
         value["report"] = report.report
         alone = report.body if report.body is not None else orjson.dumps([report.report])
         value["report_body"] = alone.decode("utf-8", "replace")
+        value["context"] = dict(report.context)
     else:
         truncated = len(body) > MAX_BODY_BYTES
         kept = body[:MAX_BODY_BYTES]

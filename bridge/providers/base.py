@@ -136,13 +136,18 @@ class BadReport:
     """One report of a multi-report callback that could not be understood: dead-lettered alone.
 
     `report` is the report verbatim (a JSON value), `body` a callback body holding this report
-    alone, for `redrive` to parse again (None: the report as a one-element JSON array).
+    alone, for `redrive` to parse again: the callback's own envelope with only this report in its
+    list (None: the report as a one-element JSON array, for a callback that is a bare array).
+    `context` names the callback the report came from, where the report alone does not: the
+    enclosing message or batch id, event type and time, as JSON values verbatim (empty where each
+    report names its own message, as in a bare array of reports).
     """
 
     index: int
     report: Any
     error: MalformedCallbackError
     body: bytes | None = None
+    context: Mapping[str, Any] = field(default_factory=dict)
 
 
 Parsed = Sequence[SmsEvent | BadReport]

@@ -3,7 +3,8 @@ understood, so that one bad report is dead-lettered alone and never holds back t
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+import dataclasses
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, TypeVar
 
 from bridge.errors import MalformedCallbackError
@@ -23,3 +24,11 @@ def each_report(reports: Iterable[Any], build: Callable[[Any, int], E]) -> list[
         except MalformedCallbackError as error:
             items.append(BadReport(index, report, error))
     return items
+
+
+def alone(items: Sequence[E | BadReport], body: Callable[[Any], bytes],
+          context: Mapping[str, Any] | None = None) -> list[E | BadReport]:
+    """`items` with each BadReport given `body(report)`, the callback's envelope holding that report alone
+    (what the dead letter keeps for `redrive`), and the `context` that names the callback it came from."""
+    return [dataclasses.replace(i, body=body(i.report), context=dict(context or {})) if isinstance(i, BadReport)
+            else i for i in items]

@@ -196,6 +196,7 @@ class SinchProvider(Provider[SinchSettings, Verified]):
         to = self.phone(identifier(report, "recipient", where=where), international=True)
         status = text_field(report, "status", where=where)
         code = optional_text(report, "code", where=where)
+        provider_time = occurred_at is None  # a batch report has no time: receipt time stays out of the id
         if occurred_at is None:
             occurred_at = iso_time(text_field(report, "at"), where="at")
         originator = optional_text(report, "applied_originator")
@@ -209,6 +210,7 @@ class SinchProvider(Provider[SinchSettings, Verified]):
             region=to.region,
             from_=self.phone(originator, international=True).number if originator else None,
             occurred_at=occurred_at,
+            provider_time=provider_time,
             received_at=verified.raw.received_at,
             segments=count(optional_text(report, "number_of_message_parts"), where="number_of_message_parts"),
             price=None,
@@ -225,16 +227,22 @@ class SinchProvider(Provider[SinchSettings, Verified]):
         if sum(map(len, lists)) > limit:
             raise MalformedCallbackError("too_many_reports", f"statuses: more than {limit} recipients")
         shared: dict[str, Any] = {k: document[k] for k in ("type", "batch_id", "client_reference") if k in document}
+
+        def bad(report: Any, entry: Any, error: MalformedCallbackError) -> BadReport:
+            """A dead-lettered entry or recipient: its body is the batch report with only that entry (recipient)."""
+            body = orjson.dumps({**document, "statuses": [entry]})
+            return BadReport(len(items), report, error, body, shared)
+
         items: list[DeliveryReceipt | BadReport] = []
         for i, entry in enumerate(statuses):
             where = f"statuses[{i}]."
             if not isinstance(entry, dict):
-                items.append(BadReport(len(items), entry, MalformedCallbackError("wrong_shape", f"{where[:-1]}: must "
-                                                                                 "be an object")))
+                items.append(bad(entry, entry, MalformedCallbackError("wrong_shape", f"{where[:-1]}: must be an "
+                                                                      "object")))
                 continue
             recipients = entry.get("recipients")
             if not isinstance(recipients, list):  # a `summary` report: counts, no recipients
-                items.append(BadReport(len(items), entry, MalformedCallbackError(
+                items.append(bad(entry, entry, MalformedCallbackError(
                     "missing_field", f"{where}recipients: required (per-recipient receipts need full reports)")))
                 continue
             for j, recipient in enumerate(recipients):
@@ -244,7 +252,7 @@ class SinchProvider(Provider[SinchSettings, Verified]):
                     receipt = self._receipt(report, verified, report, where=f"{where}recipients[{j}].",
                                             occurred_at=verified.raw.received_at)
                 except MalformedCallbackError as error:
-                    items.append(BadReport(len(items), report, error))
+                    items.append(bad(report, {**entry, "recipients": [recipient]}, error))
                 else:
                     items.append(receipt)
         return items

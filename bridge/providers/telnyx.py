@@ -27,6 +27,7 @@ from bridge.errors import CallbackError, MalformedCallbackError, UsageError
 from bridge.events import DeliveryReceipt, EventType, InboundMessage, Status
 from bridge.providers.base import (
     JSON,
+    BadReport,
     InstanceSettings,
     Outgoing,
     Parsed,
@@ -38,7 +39,7 @@ from bridge.providers.base import (
 )
 from bridge.providers.common import count, decimal_text, identifier, iso_time, load_json, optional_text, text_field
 from bridge.providers.replies import EMPTY_OK
-from bridge.providers.reports import each_report
+from bridge.providers.reports import alone, each_report
 from bridge.providers.samples import iso_text
 from bridge.providers.telnyx_signature import (
     SIGNATURE,
@@ -70,6 +71,9 @@ _STATUS: Final = {
     "sent": Status.UNKNOWN,
 }
 RECEIPT_EVENTS: Final = frozenset({"message.sent", "message.finalized"})
+GROUP_MARK: Final = "bridge_group_message"
+"""Set (true) in `payload` of a dead letter's report body cut from a group message (several `to[]`), so
+that `redrive` keys the one recipient left as a group's (`<id>:<recipient>`); Telnyx never sends it."""
 
 
 class TelnyxSettings(InstanceSettings):
@@ -191,10 +195,19 @@ class TelnyxProvider(Provider[TelnyxSettings, Verified]):
         raw = data
         if event_type == "message.received":
             return [self._inbound(payload, occurred_at, verified, raw)]
-        return self._receipts(payload, occurred_at, verified, raw)
+        items = self._receipts(payload, occurred_at, verified, raw)
+        group = len(payload["to"]) > 1 or payload.get(GROUP_MARK) is True
+
+        def body(entry: Any) -> bytes:  # the whole callback, its message addressed to this recipient alone
+            cut = {**payload, "to": [entry], **({GROUP_MARK: True} if group else {})}
+            return orjson.dumps({**document, "data": {**data, "payload": cut}})
+
+        context = {"id": data.get("id"), "event_type": event_type, "occurred_at": data.get("occurred_at"),
+                   "message_id": payload.get("id")}
+        return alone(items, body, context)
 
     def _receipts(self, payload: dict[str, Any], occurred_at: datetime, verified: Verified,
-                  raw: dict[str, Any] | None) -> Parsed:
+                  raw: dict[str, Any] | None) -> list[DeliveryReceipt | BadReport]:
         where = "data.payload."
         message_id = identifier(payload, "id", where=where)
         recipients = payload.get("to")
@@ -206,6 +219,7 @@ class TelnyxProvider(Provider[TelnyxSettings, Verified]):
         segments = count(optional_text(payload, "parts", where=where), where=f"{where}parts")
         price = _price(payload.get("cost"), f"{where}cost")
         detail = self._errors(payload.get("errors"))
+        group = len(recipients) > 1 or payload.get(GROUP_MARK) is True
 
         def receipt(entry: Any, i: int) -> DeliveryReceipt:
             if not isinstance(entry, dict):
@@ -215,7 +229,7 @@ class TelnyxProvider(Provider[TelnyxSettings, Verified]):
             return DeliveryReceipt(
                 provider=KIND,
                 # a group message has one id for several recipients: the recipient keeps their events apart
-                message_id=message_id if len(recipients) == 1 else f"{message_id}:{to.number}",
+                message_id=f"{message_id}:{to.number}" if group else message_id,
                 status=_STATUS.get(status.strip().lower(), Status.UNKNOWN),
                 status_code=status,
                 status_detail=detail,

@@ -104,7 +104,7 @@ class EchoProvider(Provider[EchoSettings, EchoVerified]):
             sender = self.phone(text_field(dict(verified.fields), "from"))
             return [InboundMessage(KIND, identifier(dict(verified.fields), "id"), sender.number, None,
                                    text_field(dict(verified.fields), "text"), received, received, None, None,
-                                   raw=dict(verified.fields), region=sender.region)]
+                                   raw=dict(verified.fields), region=sender.region, provider_time=False)]
         body = load_json(verified.raw.body)
         if not isinstance(body, dict):
             raise MalformedCallbackError("wrong_shape", "body must be an object")
@@ -113,7 +113,8 @@ class EchoProvider(Provider[EchoSettings, EchoVerified]):
         at = body.get("at")
         occurred = datetime.fromtimestamp(at, UTC) if isinstance(at, int) and 0 < at < 2**33 else received
         return [DeliveryReceipt(KIND, identifier(body, "id"), status, str(body.get("state")), None, to.number, None,
-                                occurred, received, None, None, raw=body, region=to.region)]
+                                occurred, received, None, None, raw=body, region=to.region,
+                                provider_time=occurred is not received)]
 
     def accepted(self, verified: EchoVerified) -> Reply:
         return Reply(200, b"ok", "text/plain")

@@ -145,6 +145,23 @@ def test_every_sample_is_signed_verified_and_parsed_to_events_of_its_type(kind: 
             assert_valid_record(envelope.to_record(event))
 
 
+def test_a_retried_sample_resigned_later_gives_the_same_event_ids(kind: str, now: float) -> None:
+    """EVENTS.md: the same provider record always gives the same id, so a provider's retry (the same body,
+    signed again with a new nonce and time, received later) is a duplicate consumers can drop."""
+    later = now + 61
+    for sample in PROVIDERS[kind].samples:
+        body = sample.body(now)  # once: many samples embed `now` in their ids and times
+        ids = []
+        for moment in (now, later):
+            provider = make_provider(kind, moment)
+            request = provider.sign(BASE + provider.settings.path, body, sample.name, moment)
+            verified = provider.verify(to_raw(provider, request, datetime.fromtimestamp(moment, UTC)))
+            events = [e for e in provider.parse(verified) if not isinstance(e, BadReport)]
+            assert events, sample.name
+            ids.append([e.id for e in events])
+        assert ids[0] == ids[1], sample.name
+
+
 def test_every_kind_puts_the_report_in_raw_whatever_the_instance_says(kind: str, now: float) -> None:
     """`include_raw` is not the kind's business: the envelope applies it (see the next test)."""
     received = datetime.fromtimestamp(now, UTC)

@@ -29,11 +29,25 @@ from bridge.phones import REGIONS, Phone, check_region, phone
         ("MyBrand", {"international": True}, Phone("MyBrand", None)),  # alphanumeric sender
         ("12345", {"default_region": "US"}, Phone("12345", None)),  # short code
         ("+999123", {}, Phone("+999123", None)),
+        # a country code the provider gave is kept for a possible number libphonenumber does not know as valid
+        ("7700900011", {"country_code": "44"}, Phone("+447700900011", None)),  # Tencent nationcode, reserved range
+        ("7700900011", {"country_code": "+44"}, Phone("+447700900011", None)),
+        ("07700900011", {"country_code": "44"}, Phone("+447700900011", None)),  # the trunk 0 is not part of E.164
+        ("447700900011", {"country_code": "44"}, Phone("+447700900011", None)),  # already carries the 44
+        ("+44 7700 900011", {}, Phone("+447700900011", None)),  # the `+` gave it
+        ("0044 7700 900011", {}, Phone("+447700900011", None)),
+        ("+15555550100", {}, Phone("+15555550100", None)),
+        ("12345", {"country_code": "44"}, Phone("12345", None)),  # too short to be a UK number
+        ("+4412345", {}, Phone("+4412345", None)),  # likewise: as given
+        ("7700900011", {"country_code": "999"}, Phone("7700900011", None)),  # no such country code
+        ("447700900011", {"international": True}, Phone("447700900011", None)),  # digits only: no code was given
+        ("7700900011", {"default_region": "GB"}, Phone("7700900011", None)),  # a configured region gives none
         ("", {}, Phone("", None)),
     ],
 )
-def test_numbers_become_e164_with_their_region_only_when_valid(number: str, hints: dict[str, Any],
-                                                                expected: Phone) -> None:
+def test_numbers_become_e164_when_valid_or_possible_with_a_given_country_code(
+    number: str, hints: dict[str, Any], expected: Phone
+) -> None:
     assert phone(number, **hints) == expected
 
 
@@ -49,7 +63,9 @@ def test_any_input_gives_the_number_as_given_or_a_valid_e164_with_a_region(
     number: str, country_code: str | None, international: bool, region: str | None
 ) -> None:
     result = phone(number, country_code=country_code, international=international, default_region=region)
-    if result.region is None:
-        assert result.number == number
+    if result.region is None:  # as given, or E.164 of a possible number whose country code the provider gave
+        given_code = number.strip().startswith(("+", "00")) or (country_code or "").strip().lstrip("+").isdigit()
+        assert result.number == number or (given_code and result.number.startswith("+")
+                                           and result.number[1:].isdigit() and result.number[1:].isascii())
     else:
         assert result.number.startswith("+") and result.number[1:].isdigit() and result.region in REGIONS

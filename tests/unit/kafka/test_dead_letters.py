@@ -132,6 +132,22 @@ def test_a_bad_report_keeps_the_report_its_index_the_reason_and_the_request_id_n
     assert data["query"] == [["a", "1"]]
 
 
+def test_a_bad_report_keeps_its_callback_body_and_the_context_naming_its_callback() -> None:
+    error = MalformedCallbackError("missing_field", "data.payload.to[1].phone_number: required")
+    context = {"id": "evt-1", "event_type": "message.finalized", "occurred_at": "2024-01-01T00:00:00Z",
+               "message_id": "msg-1"}
+    body = b'{"data":{"id":"evt-1","payload":{"id":"msg-1","to":[{"status":"delivered"}]}}}'
+    record = to_dead_letter("dlq", provider="telnyx", instance="t", error=error, body=b"{}", headers={},
+                            received_at=WHEN, report=BadReport(1, {"status": "delivered"}, error, body, context))
+    data = value(record)
+    assert (data["index"], data["context"], data["report_body"]) == (1, context, body.decode())
+    plain = value(to_dead_letter("dlq", provider="tencent", instance="t", error=error, body=b"[]", headers={},
+                                 received_at=WHEN, report=BadReport(0, {"sid": "x"}, error)))
+    assert plain["context"] == {} and orjson.loads(plain["report_body"]) == [{"sid": "x"}]  # the former default
+    whole = value(letter(b"not json"))
+    assert "context" not in whole and "report_body" not in whole  # a whole callback's dead letter is unchanged
+
+
 @settings(max_examples=200, deadline=None)
 @given(
     body=st.binary(max_size=200),

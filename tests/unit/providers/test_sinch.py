@@ -312,6 +312,19 @@ def test_the_full_batch_report_fixture_gives_one_receipt_per_recipient(provider:
     assert_valid_record(ENVELOPE.to_record(event))
 
 
+def test_a_retried_batch_report_gives_the_same_event_ids(provider: SinchProvider) -> None:
+    """The same batch report posted again a second later with a new nonce and timestamp, as Sinch retries it:
+    the report carries no time, so the time of receipt stays out of the ids (EVENTS.md: a retry is a duplicate)."""
+    ids = []
+    for offset, nonce in ((0, "01JHFFHWYY7HSS4FWTMDTQEK8V"), (1, "01JHFFHWYZ0000000000000000")):
+        raw = RawCallback(BATCH, signed_headers(BATCH, nonce=nonce, timestamp=str(int(NOW) + offset)),
+                          "203.0.113.7", datetime.fromtimestamp(NOW + offset, UTC), None, "POST", URL)
+        [event] = provider.parse(provider.verify(raw))
+        assert isinstance(event, DeliveryReceipt) and event.occurred_at == raw.received_at
+        ids.append(event.id)
+    assert ids[0] == ids[1]
+
+
 def test_the_mo_text_fixture_gives_one_inbound_message(provider: SinchProvider) -> None:
     [event] = parsed(provider, MO_TEXT)
     assert isinstance(event, InboundMessage)

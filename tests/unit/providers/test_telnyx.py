@@ -314,6 +314,29 @@ def test_a_group_message_gives_one_receipt_per_recipient_and_dead_letters_a_bad_
     assert len({e.id for e in events}) == 2
 
 
+def test_a_dead_lettered_recipient_keeps_its_message_and_parses_again_as_the_groups(provider: TelnyxProvider) -> None:
+    """The issue's case: to[1] without phone_number. Its body is the whole callback with to[] cut to it, marked
+    as cut from a group so that, mended, it is keyed <id>:<recipient> as its siblings were."""
+    good = {"phone_number": "+18665550002", "status": "delivered"}
+    body = finalized(to=[{"phone_number": "+18665550001", "status": "delivered"}, {"status": "delivered"},
+                         {**good, "phone_number": "+18665550003"}, {**good, "phone_number": "+18665550004"}])
+    items = parsed(provider, body)
+    [bad] = [i for i in items if isinstance(i, BadReport)]
+    data = body["data"]
+    assert bad.index == 1 and bad.report == {"status": "delivered"}
+    assert bad.context == {"id": data["id"], "event_type": data["event_type"], "occurred_at": data["occurred_at"],
+                           "message_id": data["payload"]["id"]}
+    assert bad.body is not None
+    alone = orjson.loads(bad.body)
+    assert alone["data"]["payload"]["to"] == [{"status": "delivered"}] and alone["data"]["id"] == data["id"]
+    alone["data"]["payload"]["to"] = [good]
+    [event] = parsed(provider, alone)
+    assert isinstance(event, DeliveryReceipt) and event.message_id == f"{data['payload']['id']}:+18665550002"
+    single = parsed(provider, finalized(to=[{"status": "delivered"}]))  # one recipient: no group mark
+    assert isinstance(single[0], BadReport) and single[0].body is not None
+    assert "bridge_group_message" not in orjson.loads(single[0].body)["data"]["payload"]
+
+
 @pytest.mark.parametrize(("status", "neutral"), [
     ("delivered", Status.DELIVERED), ("delivery_failed", Status.UNDELIVERED), ("sending_failed", Status.UNDELIVERED),
     ("expired", Status.UNDELIVERED), ("cancelled", Status.UNDELIVERED), ("delivery_unconfirmed", Status.UNKNOWN),

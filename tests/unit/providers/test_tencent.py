@@ -84,6 +84,17 @@ def test_recipient_is_e164_from_nationcode_and_mobile(provider: Checked) -> None
     assert event.key == event.subject == "5000:1045710669157053657849499619"
 
 
+def test_the_given_nationcode_is_kept_for_a_possible_number_that_is_not_valid(provider: Checked) -> None:
+    """44 + 7700900011 (a reserved UK range, unknown to libphonenumber as valid): the country code Tencent
+    gave is never dropped; no region, as the number is not known to be valid."""
+    [event] = parse(provider, [report(nationcode="44", mobile="7700900011")])
+    assert (event.to, event.region) == ("+447700900011", None)
+    [reply] = parse(provider, {**REPLY, "nationcode": "44", "mobile": "7700900011"})
+    assert (reply.from_, reply.key, reply.region) == ("+447700900011", "+447700900011", None)
+    [valid] = parse(provider, [report(nationcode="44", mobile="7700100011")])  # control: a valid number
+    assert (valid.to, valid.region) == ("+447700100011", "GB")
+
+
 def test_user_receive_time_is_read_in_the_instance_time_zone(clock: FixedClock) -> None:
     provider = tencent_provider(clock, timezone="UTC")
     [event] = parse(provider, [SAMPLE])
