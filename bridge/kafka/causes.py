@@ -2,7 +2,7 @@
 
 aiokafka says `KafkaConnectionError` for everything from a refused port to a certificate that
 does not verify. The cause is in the exception chain (when aiokafka kept it), or in the error
-of a fresh connection the publisher opens to find out (bridge.kafka.publisher.diagnose). The
+of a fresh connection the publisher opens to find out (bridge.kafka.link.diagnose). The
 cause is a metric label, a log field and part of /readyz's text, so the set is closed.
 """
 

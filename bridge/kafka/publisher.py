@@ -7,28 +7,22 @@ import contextlib
 import logging
 import time
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Final, Protocol
 
 from aiokafka import AIOKafkaProducer  # type: ignore[import-untyped]
-from aiokafka.conn import CloseReason, create_conn  # type: ignore[import-untyped]
 from aiokafka.errors import (  # type: ignore[import-untyped]
-    AuthenticationFailedError,
-    IllegalSaslStateError,
     KafkaConnectionError,
     KafkaError,
     KafkaTimeoutError,
     NodeNotReadyError,
-    RequestTimedOutError,
-    SaslAuthenticationFailed,
-    UnsupportedSaslMechanismError,
 )
-from aiokafka.helpers import create_ssl_context  # type: ignore[import-untyped]
 
 from bridge.errors import PublishError
-from bridge.kafka.causes import KafkaCause, classify
+from bridge.kafka.causes import KafkaCause
 from bridge.kafka.envelope import KafkaRecord
 from bridge.kafka.group_commit import GroupCommit
+from bridge.kafka.link import cause_of, diagnose, host_port, producer_options, watch_connections
 from bridge.kafka.settings import KafkaSettings
 
 log = logging.getLogger(__name__)
@@ -37,19 +31,6 @@ PROBE_INTERVAL_SECONDS: Final = 2.0
 DOWN_PROBE_INTERVAL_SECONDS: Final = 0.5  # while disconnected: notice the broker's return quickly
 STALE_AFTER_SECONDS: Final = 10.0
 RECONNECT_BACKOFF_SECONDS: Final = (0.2, 0.5, 1.0, 2.0, 5.0)
-DIAGNOSE_TIMEOUT_SECONDS: Final = 2.0  # a diagnostic connection that takes longer says "timeout"
-# Why aiokafka closes a connection when the link failed (not an idle drop, not our own shutdown).
-LINK_FAILURES: Final[Mapping[int, KafkaCause]] = {
-    CloseReason.CONNECTION_BROKEN: "closed",
-    CloseReason.CONNECTION_TIMEOUT: "timeout",
-    CloseReason.OUT_OF_SYNC: "unknown",
-    CloseReason.AUTH_FAILURE: "auth",
-}
-AUTH_ERRORS: Final = (
-    AuthenticationFailedError, SaslAuthenticationFailed, UnsupportedSaslMechanismError, IllegalSaslStateError
-)  # fmt: skip
-# The aiokafka client's methods watch_connections() wraps (private in aiokafka 0.11-0.14; a test checks).
-CLIENT_HOOKS: Final = ("_on_connection_closed", "_get_conn")
 
 
 class Publisher(Protocol):
@@ -84,64 +65,6 @@ class Publisher(Protocol):
     async def stop(self) -> None: ...
 
     async def publish(self, records: Sequence[KafkaRecord], *, deadline: float | None = None) -> None: ...
-
-
-def producer_options(settings: KafkaSettings) -> dict[str, Any]:
-    """aiokafka producer options from the settings (acks=all, always)."""
-    options: dict[str, Any] = {
-        "bootstrap_servers": list(settings.bootstrap_servers),
-        "client_id": settings.client_id,
-        "acks": "all",
-        "enable_idempotence": settings.enable_idempotence,
-        "linger_ms": settings.linger_ms,
-        "max_batch_size": settings.max_batch_bytes,
-        "max_request_size": max(settings.max_batch_bytes, 2 * 1024 * 1024),
-        "compression_type": settings.compression_type,
-        "request_timeout_ms": max(1000, int(settings.produce_timeout_seconds * 1000)),
-        "security_protocol": settings.security_protocol,
-    }
-    if settings.security_protocol in ("SSL", "SASL_SSL"):
-        context = create_ssl_context(
-            cafile=settings.ssl_cafile, certfile=settings.ssl_certfile, keyfile=settings.ssl_keyfile
-        )
-        context.check_hostname = settings.ssl_check_hostname
-        options["ssl_context"] = context
-    if settings.security_protocol.startswith("SASL_"):
-        options["sasl_mechanism"] = settings.sasl_mechanism
-        options["sasl_plain_username"] = settings.sasl_username
-        options["sasl_plain_password"] = settings.sasl_password.reveal() if settings.sasl_password else None
-    return options
-
-
-def cause_of(error: BaseException) -> KafkaCause:
-    """The cause an aiokafka error's chain names (`unknown` when aiokafka dropped it)."""
-    return classify(error, auth=AUTH_ERRORS, timeouts=(KafkaTimeoutError, RequestTimedOutError))
-
-
-def _host_port(address: str) -> tuple[str, int]:
-    host, _, port = address.rpartition(":")
-    return host.strip("[]"), int(port)
-
-
-async def diagnose(settings: KafkaSettings, addresses: Sequence[tuple[str, int]]) -> KafkaCause:
-    """Why the brokers at `addresses` cannot be reached: a fresh connection to each, opened the way
-    aiokafka opens its own (TLS, SASL, an ApiVersions request), until one fails; `unknown` if none does.
-    Needed because aiokafka's bootstrap and metadata errors do not keep the failure that caused them."""
-    options = producer_options(settings)
-    for host, port in addresses:
-        try:
-            async with asyncio.timeout(DIAGNOSE_TIMEOUT_SECONDS):
-                conn = await create_conn(
-                    host, port, client_id=options["client_id"], request_timeout_ms=options["request_timeout_ms"],
-                    ssl_context=options.get("ssl_context"), security_protocol=options["security_protocol"],
-                    sasl_mechanism=options.get("sasl_mechanism") or "PLAIN",
-                    sasl_plain_username=options.get("sasl_plain_username"),
-                    sasl_plain_password=options.get("sasl_plain_password"),
-                )
-        except Exception as exc:  # any failure is the answer, classified
-            return cause_of(exc)
-        conn.close()
-    return "unknown"
 
 
 class KafkaPublisher:
@@ -201,7 +124,7 @@ class KafkaPublisher:
         attempt = 0
         while not self._stopping:
             producer = AIOKafkaProducer(**producer_options(self._settings))
-            self._watch_connections(producer)
+            watch_connections(producer, current=self._is_current(producer), down=self._link_down)
             try:
                 await producer.start()
             except (KafkaError, OSError) as exc:
@@ -233,45 +156,12 @@ class KafkaPublisher:
                 if self._group is not None:
                     self._group.forget_partitions()  # partitions_for() again: a topic may have grown
 
-    def _watch_connections(self, producer: Any) -> None:
-        """Mark Kafka down the moment the producer's client loses a connection (reset, closed by the
-        peer, a request timed out) or fails to open one, instead of at the next probe: aiokafka
-        only logs these and retries until the produce deadline. Only once `producer` is the
-        connected one, so failures while starting or stopping do not count.
-
-        aiokafka has no public hook for this: the client's connection-close callback and its
-        connection getter are wrapped on this instance. Should a release rename them, the bridge
-        logs it and falls back to the probe (tests/unit/kafka/test_publisher_hooks.py fails).
-        """
-        client = producer.client
-        if not all(callable(getattr(client, name, None)) for name in CLIENT_HOOKS):
-            log.warning(
-                "aiokafka client hooks missing: a lost connection is noticed at the next probe",
-                extra={"event": "kafka_hooks_missing"},
-            )
-            return
-        closed_cb, get_conn = client._on_connection_closed, client._get_conn
-
-        def on_connection_closed(conn: Any, reason: Any) -> None:
-            closed_cb(conn, reason)
-            if reason in LINK_FAILURES and self._producer is producer:
-                self._mark_down(LINK_FAILURES[reason], f"connection: {CloseReason(reason).name.lower()}")
-
-        async def connect(*args: Any, **kwargs: Any) -> Any:
-            conn = await get_conn(*args, **kwargs)
-            if conn is None and self._producer is producer:  # aiokafka logged why and returns None
-                self._mark_down(self._cause or "unknown", "connection: connect failed")
-            return conn
-
-        client._on_connection_closed = on_connection_closed
-        client._get_conn = connect
-
     async def _failed(self, error: BaseException) -> None:
         """A connection attempt or probe failed: count it by cause, mark Kafka down once connected, and
         log the cause when it differs from the last one logged (the retries are the same story)."""
         cause = cause_of(error)
         if cause == "unknown":  # aiokafka's bootstrap and metadata errors drop the failure: look again
-            addresses = [_host_port(a) for a in self._settings.bootstrap_servers]
+            addresses = [host_port(a) for a in self._settings.bootstrap_servers]
             if self._producer is not None:
                 addresses += [(b.host, b.port) for b in self._producer.client.cluster.brokers()]
             cause = await diagnose(self._settings, list(dict.fromkeys(addresses)))
@@ -285,6 +175,12 @@ class KafkaPublisher:
                 f"kafka connect failed, retrying: {cause}",
                 extra={"event": "kafka_connect_failed", "cause": cause, "error": type(error).__name__},
             )
+
+    def _is_current(self, producer: Any) -> Callable[[], bool]:
+        return lambda: self._producer is producer
+
+    def _link_down(self, cause: KafkaCause | None, detail: str) -> None:
+        self._mark_down(cause or self._cause or "unknown", detail)
 
     def _mark_down(self, cause: KafkaCause, detail: str) -> None:
         if self._down_since is None:

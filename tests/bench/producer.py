@@ -1,7 +1,7 @@
 """Ceiling B: the Kafka producer alone, as the bridge configures it, against the same broker.
 
 `python -m tests.bench.producer --config bench.yaml --concurrency 64 --duration 5` starts an
-aiokafka producer with the bridge's own options (`bridge.kafka.publisher.producer_options`: acks=all,
+aiokafka producer with the bridge's own options (`bridge.kafka.link.producer_options`: acks=all,
 linger_ms, max_batch_size, idempotence as configured), then runs `concurrency` coroutines that
 each loop `send_and_wait` on the bridge's own CloudEvent records (distinct keys, built with
 `bridge.kafka.envelope.Envelope`), for `duration` seconds or `--max-records`, whichever comes first.
@@ -23,7 +23,7 @@ from aiokafka import AIOKafkaProducer  # type: ignore[import-untyped]
 from bridge.config import load
 from bridge.events import DeliveryReceipt, Status
 from bridge.kafka.envelope import Envelope, KafkaRecord
-from bridge.kafka.publisher import producer_options
+from bridge.kafka.link import producer_options
 from tests.bench.workload import RESULT_MARK, run_coroutine
 
 WARM_UP_RECORDS = 200

@@ -11,7 +11,7 @@ import pytest
 from aiokafka.errors import KafkaConnectionError, SaslAuthenticationFailed  # type: ignore[import-untyped]
 
 from bridge.kafka.causes import KafkaCause, classify
-from bridge.kafka.publisher import cause_of
+from bridge.kafka.link import cause_of
 
 
 def verify_error(code: int, message: str) -> ssl.SSLCertVerificationError:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from aiokafka.client import AIOKafkaClient  # type: ignore[import-untyped]
 from aiokafka.conn import CloseReason  # type: ignore[import-untyped]
 
-from bridge.kafka.publisher import CLIENT_HOOKS, LINK_FAILURES
+from bridge.kafka.link import CLIENT_HOOKS, LINK_FAILURES
 
 
 def test_the_installed_aiokafka_client_has_the_methods_the_publisher_wraps() -> None:
