@@ -23,7 +23,6 @@ from bridge.providers.base import (
     BodyKind,
     InstanceSettings,
     Outgoing,
-    Params,
     Parsed,
     Provider,
     RawCallback,
@@ -32,7 +31,7 @@ from bridge.providers.base import (
     Verified,
     Zone,
 )
-from bridge.providers.common import identifier, local_time, optional_text, query_or_form, text_field
+from bridge.providers.common import form_record, identifier, local_time, optional_text, query_or_form, text_field
 from bridge.providers.replies import EMPTY_OK, text_refusal
 from bridge.providers.samples import time_text
 from bridge.providers.verification import UrlToken, check_url_token, with_url_token
@@ -58,19 +57,6 @@ class AfricasTalkingSettings(InstanceSettings):
     url_token: UrlToken
     timezone: Zone = "UTC"  # how an incoming `date` without offset is read
 
-
-def _record(params: Params) -> dict[str, Any]:
-    """Form fields by name; a field the bridge reads may be given once only, others repeated become lists."""
-    record: dict[str, Any] = {}
-    for name, value in params:
-        if name not in record:
-            record[name] = value
-        elif name in _READ:
-            raise MalformedCallbackError("invalid_field", f"{name}: given more than once")
-        else:
-            previous = record[name]
-            record[name] = [*previous, value] if isinstance(previous, list) else [previous, value]
-    return record
 
 
 def _at_id(now: float) -> str:
@@ -124,7 +110,7 @@ class AfricasTalkingProvider(Provider[AfricasTalkingSettings, Verified]):
         return Verified(callback)
 
     def parse(self, verified: Verified) -> Parsed:
-        record = _record(query_or_form(verified.raw))
+        record = form_record(query_or_form(verified.raw), _READ)
         if "status" in record:
             return [self._receipt(record, verified)]
         if "text" in record:

@@ -179,3 +179,18 @@ def _as_utc(parsed: datetime, zone: tzinfo, where: str) -> datetime:
         return parsed.astimezone(UTC)
     except OverflowError as exc:  # e.g. 0001-01-01 00:00:00 east of UTC
         raise MalformedCallbackError("invalid_field", f"{where}: must be a time within years 1 to 9999") from exc
+
+
+def form_record(params: Params, read: frozenset[str]) -> dict[str, Any]:
+    """Form or query parameters by name: a value, or the list of values of a repeated name; a name the kind
+    reads (`read`) given more than once is refused (which one would it mean?)."""
+    record: dict[str, Any] = {}
+    for name, value in params:
+        if name not in record:
+            record[name] = value
+        elif name in read:
+            raise MalformedCallbackError("invalid_field", f"{name}: given more than once")
+        else:
+            previous = record[name]
+            record[name] = [*previous, value] if isinstance(previous, list) else [previous, value]
+    return record

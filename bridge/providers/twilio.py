@@ -40,11 +40,10 @@ from bridge.providers.base import (
     Sample,
     Verified,
 )
-from bridge.providers.common import body_kind, count, identifier, optional_text, query_or_form
+from bridge.providers.common import body_kind, count, form_record, identifier, optional_text, query_or_form
 from bridge.providers.replies import text_refusal
 from bridge.providers.samples import time_text
 from bridge.providers.twilio_signature import (
-    ALGORITHMS,
     BODY_HASH_PARAM,
     HMAC_SHA1,
     HMAC_SHA256,
@@ -52,10 +51,10 @@ from bridge.providers.twilio_signature import (
     SIGNATURE_HEADER,
     body_hash,
     body_hash_matches,
+    secrets_for,
     settings_header,
     signature,
     signature_matches,
-    signature_settings,
 )
 from bridge.redact import Secret
 
@@ -151,19 +150,6 @@ _USED: Final = frozenset({"MessageSid", "SmsSid", "MessageStatus", "SmsStatus", 
                           "NumSegments"})
 
 
-def _record(params: Params) -> dict[str, Any]:
-    """Parameters by name: a value, or the list of values of a repeated name (refused for the fields we read)."""
-    record: dict[str, Any] = {}
-    for name, value in params:
-        if name not in record:
-            record[name] = value
-        elif name in _USED:
-            raise MalformedCallbackError("invalid_field", f"{name}: given more than once")
-        else:
-            previous = record[name]
-            record[name] = [*previous, value] if isinstance(previous, list) else [previous, value]
-    return record
-
 
 class TwilioProvider(Provider[TwilioSettings, TwilioVerified]):
     """Twilio Programmable Messaging status callbacks and incoming messages for one account."""
@@ -194,24 +180,6 @@ class TwilioProvider(Provider[TwilioSettings, TwilioVerified]):
         self._tokens = tuple(token.reveal() for token in settings.auth_tokens)
         self._shared_keys = {key: secret.reveal() for key, secret in settings.shared_keys.items()}
 
-    def _keys(self, headers: Mapping[str, str]) -> tuple[tuple[str, ...], str]:
-        """The secrets to try and the algorithm, as `X-Twilio-Webhooks-Signature-Settings` names them: the
-        auth tokens when it names no key (absent: HMAC-SHA1), else the one shared key with that id."""
-        chosen = signature_settings(headers.get(SETTINGS_HEADER))
-        if chosen.algorithm not in ALGORITHMS:
-            raise VerificationError(
-                "unsupported_algorithm", "header X-Twilio-Webhooks-Signature-Settings: algorithm is not "
-                f"{' or '.join(ALGORITHMS)}"
-            )
-        if chosen.key is None:
-            return self._tokens, chosen.algorithm
-        secret = self._shared_keys.get(chosen.key)
-        if secret is None:
-            raise VerificationError(
-                "unknown_access_key", "header X-Twilio-Webhooks-Signature-Settings: key is not one of shared_keys"
-            )
-        return (secret,), chosen.algorithm
-
     def verify(self, callback: RawCallback) -> TwilioVerified:
         given = callback.headers.get(SIGNATURE_HEADER)
         if given is None:
@@ -223,7 +191,7 @@ class TwilioProvider(Provider[TwilioSettings, TwilioVerified]):
             if expected_hash is None:
                 raise VerificationError("missing_credentials", "query parameter bodySHA256: required for a JSON body")
         signed = callback.form if callback.method != "GET" and not json_body else ()
-        secrets, algorithm = self._keys(callback.headers)
+        secrets, algorithm = secrets_for(callback.headers.get(SETTINGS_HEADER), self._tokens, self._shared_keys)
         if not signature_matches(given, callback.url, signed, secrets, algorithm):
             raise VerificationError("bad_signature", "header X-Twilio-Signature: does not match")
         if expected_hash is not None and not body_hash_matches(expected_hash, callback.body):
@@ -238,7 +206,7 @@ class TwilioProvider(Provider[TwilioSettings, TwilioVerified]):
     def parse(self, verified: TwilioVerified) -> Parsed:
         if verified.json_body:
             raise MalformedCallbackError("unsupported_callback", "a JSON body is not a Messaging callback")
-        record = _record(verified.params)
+        record = form_record(verified.params, _USED)
         message_status = optional_text(record, "MessageStatus")
         sms_status = optional_text(record, "SmsStatus")
         if message_status is not None and message_status.strip().lower() not in INBOUND_STATUSES:

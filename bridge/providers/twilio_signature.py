@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from typing import Any, Final
 from urllib.parse import urlparse
 
+from bridge.errors import VerificationError
 from bridge.providers.verification import matches_any
 
 SIGNATURE_HEADER: Final = "x-twilio-signature"
@@ -113,3 +114,24 @@ def signature_matches(
 def body_hash_matches(given: str, body: bytes) -> bool:
     """Whether the `bodySHA256` query parameter is the body's hash (constant time)."""
     return hmac.compare_digest(given.encode("utf-8", "surrogatepass"), body_hash(body).encode("ascii"))
+
+
+def secrets_for(
+    header: str | None, tokens: tuple[str, ...], shared_keys: Mapping[str, str]
+) -> tuple[tuple[str, ...], str]:
+    """The secrets to try and the algorithm, as `X-Twilio-Webhooks-Signature-Settings` (`header`) names them:
+    the auth tokens when it names no key (absent: HMAC-SHA1), else the one shared key with that id."""
+    chosen = signature_settings(header)
+    if chosen.algorithm not in ALGORITHMS:
+        raise VerificationError(
+            "unsupported_algorithm", "header X-Twilio-Webhooks-Signature-Settings: algorithm is not "
+            f"{' or '.join(ALGORITHMS)}"
+        )
+    if chosen.key is None:
+        return tokens, chosen.algorithm
+    secret = shared_keys.get(chosen.key)
+    if secret is None:
+        raise VerificationError(
+            "unknown_access_key", "header X-Twilio-Webhooks-Signature-Settings: key is not one of shared_keys"
+        )
+    return (secret,), chosen.algorithm
