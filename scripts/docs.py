@@ -1,4 +1,5 @@
-"""`make docs`: writes every copy of the provider registry (README tables, chart enum, example instances).
+"""`make docs`: writes every copy of the provider registry (README tables, chart enum, example instances), and the
+AsyncAPI document of the topics (docs/asyncapi.yaml, from the event types and the shipped schemas).
 
 The registry (`bridge.providers.PROVIDERS`, in its order) gives the kinds, their titles and their
 status mappings; each kind's page, `docs/providers/<kind>.md`, gives in its "At a glance" section
@@ -27,6 +28,7 @@ import yaml
 
 from bridge import providers
 from bridge.events import Status
+from bridge.kafka import asyncapi as asyncapi_document
 from bridge.providers import PROVIDERS, Provider
 
 ROOT: Final = Path(__file__).resolve().parents[1]
@@ -34,6 +36,7 @@ README: Final = "README.md"
 SCHEMA: Final = "helm/sms-bridge/values.schema.json"
 CHART: Final = "helm/sms-bridge/Chart.yaml"
 EXAMPLE: Final = "config/bridge.example.yaml"
+ASYNCAPI: Final = "docs/asyncapi.yaml"
 GLANCE: Final = "## At a glance"
 KIND_FACTS: Final = ("events", "verification", "reply", "retries")
 CONSOLE: Final = "where the URL goes"
@@ -213,8 +216,14 @@ def example(text: str, registry: Registry, pages: Mapping[str, Glance]) -> str:
     return replace_region(text, "provider instances", body, where=EXAMPLE, comment=YAML)
 
 
+def asyncapi(text: str, registry: Registry, pages: Mapping[str, Glance]) -> str:
+    """The whole file: `sms-bridge asyncapi --schema-base ../bridge/schemas/` for the default configuration."""
+    return asyncapi_document.render(asyncapi_document.document(schema_base=asyncapi_document.DOCS_SCHEMA_BASE))
+
+
 Writer = Callable[[str, Registry, Mapping[str, Glance]], str]
-FILES: Final[Mapping[str, Writer]] = {README: readme, SCHEMA: schema, CHART: chart, EXAMPLE: example}
+FILES: Final[Mapping[str, Writer]] = {README: readme, SCHEMA: schema, CHART: chart, EXAMPLE: example,
+                                      ASYNCAPI: asyncapi}
 
 
 def generate(root: Path = ROOT, registry: Registry = PROVIDERS) -> dict[str, str]:

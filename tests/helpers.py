@@ -13,7 +13,7 @@ from urllib.parse import urlsplit
 import jsonschema
 import orjson
 from cloudevents.core.base import BaseCloudEvent
-from cloudevents.core.bindings.kafka import KafkaMessage, from_structured
+from cloudevents.core.bindings.kafka import KafkaMessage, from_binary, from_kafka, from_structured
 from cloudevents.core.formats.json import JSONFormat
 from cloudevents.core.v1.event import CloudEvent
 
@@ -87,6 +87,49 @@ def decode(record: KafkaRecord) -> BaseCloudEvent:
     """The record as the official CloudEvents SDK (v2) reads it: structured mode, JSON format."""
     message = KafkaMessage(headers=dict(record.headers), key=record.key, value=record.value)
     return from_structured(message, JSONFormat(), CloudEvent)
+
+
+def decode_binary(record: KafkaRecord) -> BaseCloudEvent:
+    """The record as the official CloudEvents SDK (v2) reads it: binary mode, JSON data."""
+    message = KafkaMessage(headers=dict(record.headers), key=record.key, value=record.value)
+    return from_binary(message, JSONFormat(), CloudEvent)
+
+
+BINARY_REQUIRED = ("ce_specversion", "ce_id", "ce_source", "ce_type", "ce_time", "ce_dataschema", "ce_partitionkey",
+                   "content-type")
+BINARY_OPTIONAL = ("ce_subject", "ce_traceparent")
+
+
+def assert_valid_binary_record(record: KafkaRecord) -> dict[str, Any]:
+    """A binary-mode record, checked on its headers and value and through the SDK's Kafka binding (both its
+    `from_binary` and the auto-detecting `from_kafka`); the event in the JSON format, as a structured record
+    would hold it (for comparing the modes), after the same checks as `assert_valid_record`."""
+    headers = dict(record.headers)
+    assert len(headers) == len(record.headers), "a header twice"
+    assert set(BINARY_REQUIRED) <= set(headers) <= {*BINARY_REQUIRED, *BINARY_OPTIONAL}, sorted(headers)
+    assert headers["content-type"] == b"application/json"
+    text = {name.removeprefix("ce_"): value.decode("utf-8") for name, value in headers.items()
+            if name.startswith("ce_")}
+    raw: dict[str, Any] = {**text, "datacontenttype": "application/json", "data": orjson.loads(record.value)}
+    assert raw["specversion"] == "1.0"
+    assert re.fullmatch(r"[0-9a-f]{32}", raw["id"]) and record.event_id == raw["id"]
+    assert RFC3339_UTC.match(raw["time"]), raw["time"]
+    assert raw["partitionkey"] and raw["partitionkey"].encode("utf-8") == record.key
+    assert "subject" not in raw or raw["subject"]
+    event_type = record.event_type
+    assert event_type is not None and raw["type"].endswith(event_type.value)
+    DATA_VALIDATORS[event_type].validate(raw["data"])
+    assert raw["time"] == raw["data"]["occurred_at"]
+    validator = cloudevents_validator()
+    if validator is not None:
+        validator.validate(raw)
+    for event in (decode_binary(record),
+                  from_kafka(KafkaMessage(headers=headers, key=record.key, value=record.value), JSONFormat())):
+        assert event.get_attributes() == {**text, "datacontenttype": "application/json",
+                                          "time": datetime.fromisoformat(raw["time"].replace("Z", "+00:00"))}
+        assert event.get_data() == raw["data"]
+    assert len(record.value) + sum(len(n) + len(v) for n, v in record.headers if n.startswith("ce_")) <= 64 * 1024
+    return raw
 
 
 def events_of(parsed: Parsed) -> list[SmsEvent]:

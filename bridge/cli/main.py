@@ -1,4 +1,4 @@
-"""The `sms-bridge` command: serve, check-config, dev, send, tail and redrive.
+"""The `sms-bridge` command: serve, check-config, dev, send, tail, redrive and asyncapi.
 
 Exit codes: 0 success; 1 the bridge refused (`send`) or a runtime failure; 2 a usage or
 configuration mistake; 3 a server or broker that cannot be reached. A mistake is one line on
@@ -54,6 +54,27 @@ def cmd_check_config(args: argparse.Namespace) -> int:
     settings = _settings(args.file)
     names = ", ".join(f"{p.name} ({p.kind}, {p.path})" for p in settings.providers)
     print(f"{args.file}: ok; {len(settings.providers)} provider instance(s): {names}")
+    return 0
+
+
+def cmd_asyncapi(args: argparse.Namespace) -> int:
+    from importlib.resources import files
+
+    from bridge.kafka.asyncapi import document, render
+    from bridge.kafka.settings import TopicSettings
+
+    schema_base = args.schema_base or Path(str(files("bridge.schemas"))).as_uri() + "/"
+    if args.config is None:
+        doc = document(TopicSettings(), schema_base=schema_base)
+    else:
+        try:
+            settings = load(args.config)
+        except ConfigError as error:
+            raise UsageError(f"{args.config}: {error}") from None
+        kafka = settings.kafka
+        doc = document(kafka.topics, type_prefix=kafka.type_prefix, content_mode=kafka.content_mode,
+                       schema_base=schema_base, sources=[p.cloudevents_source for p in settings.providers])
+    sys.stdout.write(render(doc))
     return 0
 
 
@@ -165,6 +186,16 @@ def parser() -> argparse.ArgumentParser:
     dev.add_argument("--broker-port", type=_port, help="broker port (default: a free one)")
     dev.add_argument("--verbose", action="store_true", help="show the bridge's log lines too")
     dev.set_defaults(func=cmd_dev)
+
+    asyncapi = sub.add_parser(
+        "asyncapi", help="print the AsyncAPI 3.0 document of the topics (default names, or those of --config)"
+    )
+    asyncapi.add_argument("--config", help="configuration whose topics, type_prefix and content_mode to describe")
+    asyncapi.add_argument(
+        "--schema-base", help="where the `data` schemas' $refs point, ending in / (default: the installed "
+        "bridge/schemas/ as a file: URI; docs/asyncapi.yaml uses ../bridge/schemas/)",
+    )
+    asyncapi.set_defaults(func=cmd_asyncapi)
 
     tail = sub.add_parser("tail", help="print records arriving on the bridge's topics")
     tail.add_argument("--bootstrap", required=True, type=_bootstrap, help="host:port of a broker")

@@ -131,7 +131,8 @@ async def redrive(settings: Settings, selection: Selection, *, apply: bool) -> R
     clock = SystemClock()
     providers = {p.name: build(p, clock) for p in settings.providers}
     topics = settings.kafka.topics.by_type()
-    envelopes = {p.name: Envelope(p.cloudevents_source, topics, settings.kafka.type_prefix, p.include_raw)
+    envelopes = {p.name: Envelope(p.cloudevents_source, topics, settings.kafka.type_prefix, p.include_raw,
+                                  settings.kafka.content_mode)
                  for p in settings.providers}
     report = Report()
     publisher = KafkaPublisher(settings.kafka) if apply else None

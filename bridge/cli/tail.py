@@ -13,17 +13,31 @@ import orjson
 from aiokafka import AIOKafkaConsumer  # type: ignore[import-untyped]
 from aiokafka.errors import KafkaError  # type: ignore[import-untyped]
 
+from bridge.kafka.envelope import CE_PREFIX
+
 BACKOFF_SECONDS: Final = (0.5, 1.0, 2.0, 5.0)
 PROBE_SECONDS: Final = 2.0
 _DIM, _BOLD, _RED, _GREEN, _RESET = "\x1b[2m", "\x1b[1m", "\x1b[31m", "\x1b[32m", "\x1b[0m"
 
 
-def render(topic: str, key: bytes | None, value: bytes, *, pretty: bool = False) -> str:
-    """One record: the topic, type, id, key and a summary, then the event (indented JSON on a terminal)."""
+def render(
+    topic: str, key: bytes | None, value: bytes, *, headers: Sequence[tuple[str, bytes]] = (), pretty: bool = False
+) -> str:
+    """One record: the topic, type, id, key and a summary, then the event (indented JSON on a terminal).
+
+    A binary-mode record (`ce_*` headers, `data` alone as the value) is shown as the same event in the JSON
+    format, so both content modes read alike; its head says `binary`."""
     try:
         event = orjson.loads(value)
     except orjson.JSONDecodeError:
         return f"[{topic}] key={key!r} <{len(value)} bytes, not JSON>"
+    attributes = {name[len(CE_PREFIX):]: v.decode("utf-8", "replace") for name, v in headers
+                  if name.lower().startswith(CE_PREFIX)}
+    mode = ""
+    if attributes:
+        content_type = next((v.decode("utf-8", "replace") for n, v in headers if n.lower() == "content-type"), None)
+        event = {**attributes, **({"datacontenttype": content_type} if content_type else {}), "data": event}
+        value, mode = orjson.dumps(event), " (binary)"
     if not isinstance(event, dict):
         return f"[{topic}] key={key!r} {value.decode('utf-8', 'replace')}"
     data = event.get("data") or {}
@@ -32,10 +46,11 @@ def render(topic: str, key: bytes | None, value: bytes, *, pretty: bool = False)
     if "reason" in event and "type" not in event:  # a dead letter
         summary = f"reason={event['reason']} provider={event.get('provider')} instance={event.get('instance')}"
     key_text = (key or b"").decode("utf-8", "replace")
-    head = f"[{topic}] {event.get('type', 'dead letter')} id={event.get('id', '-')} key={key_text}"
+    head = f"[{topic}] {event.get('type', 'dead letter')}{mode} id={event.get('id', '-')} key={key_text}"
     if not pretty:
         return f"{head} {summary}\n    {value.decode('utf-8', 'replace')}"
-    colour = _RED if "dead" in topic or event.get("data", {}).get("status") == "undelivered" else _GREEN
+    undelivered = isinstance(data, dict) and data.get("status") == "undelivered"
+    colour = _RED if "dead" in topic or undelivered else _GREEN
     body = orjson.dumps(event, option=orjson.OPT_INDENT_2).decode()
     return f"{_BOLD}{colour}{head}{_RESET} {summary}\n{_DIM}{body}{_RESET}"
 
@@ -95,7 +110,8 @@ async def _consume(consumer: AIOKafkaConsumer, stop: asyncio.Event, out: TextIO,
             return
         for records in batches.values():
             for record in records:
-                print(render(record.topic, record.key, record.value, pretty=pretty), file=out, flush=True)
+                line = render(record.topic, record.key, record.value, headers=record.headers or (), pretty=pretty)
+                print(line, file=out, flush=True)
         if loop.time() >= probe_at:
             probe_at = loop.time() + PROBE_SECONDS
             try:

@@ -69,7 +69,8 @@ def create_app(
         guard = Guard(instance, clock, timestamped=provider.signs_time())
         metrics.watch_replays(provider.kind, instance.name, guard.replays)
         pipeline = Pipeline(
-            provider, Envelope(instance.cloudevents_source, topics, settings.kafka.type_prefix, instance.include_raw),
+            provider, Envelope(instance.cloudevents_source, topics, settings.kafka.type_prefix, instance.include_raw,
+                               settings.kafka.content_mode),
             guard, publisher,
             metrics, clock, dead_letter_topic=settings.kafka.topics.dead_letter, fetch=fetch,
         )

@@ -1,4 +1,4 @@
-"""CloudEvents 1.0 structured JSON records for Kafka, one per canonical event."""
+"""CloudEvents 1.0 records for Kafka, one per canonical event: structured (JSON event format) or binary mode."""
 
 from __future__ import annotations
 
@@ -9,10 +9,13 @@ import orjson
 
 from bridge.errors import MalformedCallbackError
 from bridge.events import DeliveryReceipt, EventType, SmsEvent, format_time
+from bridge.kafka.settings import ContentMode
 
 CONTENT_TYPE: Final = b"application/cloudevents+json; charset=utf-8"
 HEADERS: Final = (("content-type", CONTENT_TYPE),)
-MAX_RECORD_BYTES: Final = 64 * 1024
+DATA_CONTENT_TYPE: Final = "application/json"
+CE_PREFIX: Final = "ce_"  # the CloudEvents Kafka protocol binding: one header per attribute in binary mode
+MAX_RECORD_BYTES: Final = 64 * 1024  # the value and the ce_* headers (binary mode)
 SCHEMA_VERSION: Final = "v1"
 DATASCHEMA: Final = {t: f"urn:sms-bridge:schema:{t.value}:{SCHEMA_VERSION}" for t in EventType}
 _TRACEPARENT_LENGTH: Final = 55
@@ -39,39 +42,79 @@ class Envelope:
     it left out here, once for every kind (`raw` is then null). The attributes that are the same
     for every event of a type (specversion, source, type, datacontenttype, dataschema) are
     rendered once per type; an event adds only its own.
+
+    `content_mode` (the configuration's `kafka.content_mode`) chooses how the record carries the event:
+    structured, the whole event as JSON in the value (header `content-type:
+    application/cloudevents+json`, no `ce_*` headers); or binary, as the CloudEvents Kafka protocol
+    binding maps it: every attribute a `ce_<name>` header (extensions too: `ce_partitionkey`,
+    `ce_traceparent`), `datacontenttype` the `content-type` header, `data` alone the value. Either
+    way the key is the partition key and the same event gives the same attributes and data.
     """
 
     source: str
     topics: dict[EventType, str]
     type_prefix: str = ""
     include_raw: bool = True
+    content_mode: ContentMode = "structured"
     _fixed: dict[EventType, tuple[bytes, bytes]] = field(init=False, repr=False, compare=False)
+    _fixed_headers: dict[EventType, tuple[tuple[str, bytes], ...]] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         fixed: dict[EventType, tuple[bytes, bytes]] = {}
+        fixed_headers: dict[EventType, tuple[tuple[str, bytes], ...]] = {}
         for event_type in EventType:
-            type_ = f"{self.type_prefix}.{event_type.value}" if self.type_prefix else event_type.value
+            type_ = self.type_of(event_type)
             after_id = b'","source":' + orjson.dumps(self.source) + b',"type":' + orjson.dumps(type_) + b","
             after_time = b'","datacontenttype":"application/json","dataschema":' + orjson.dumps(DATASCHEMA[event_type])
             fixed[event_type] = (after_id, after_time + b',"partitionkey":')
+            fixed_headers[event_type] = (
+                ("ce_specversion", b"1.0"), ("ce_source", self.source.encode()), ("ce_type", type_.encode()),
+                ("ce_dataschema", DATASCHEMA[event_type].encode()),
+            )
         object.__setattr__(self, "_fixed", fixed)
+        object.__setattr__(self, "_fixed_headers", fixed_headers)
+
+    def type_of(self, event_type: EventType) -> str:
+        """The CloudEvents `type` of an event type: behind the configured prefix, if any."""
+        return f"{self.type_prefix}.{event_type.value}" if self.type_prefix else event_type.value
 
     def to_record(self, event: SmsEvent, traceparent: str | None = None) -> KafkaRecord:
-        """The event as a structured-mode CloudEvent; `raw` is left out without `include_raw`, and dropped
-        if the record is too big."""
+        """The event as a CloudEvent in the envelope's content mode; `raw` is left out without `include_raw`,
+        and dropped if the record is too big (MalformedCallbackError `record_too_large` if it still is)."""
         event_id = event.id
-        value = self._dump(event, event_id, traceparent, include_raw=self.include_raw)
-        if len(value) > MAX_RECORD_BYTES and self.include_raw and event.raw is not None:
-            value = self._dump(event, event_id, traceparent, include_raw=False)
-        if len(value) > MAX_RECORD_BYTES:
+        write = self._binary if self.content_mode == "binary" else self._structured
+        value, headers = write(event, event_id, traceparent, include_raw=self.include_raw)
+        if _size(value, headers) > MAX_RECORD_BYTES and self.include_raw and event.raw is not None:
+            value, headers = write(event, event_id, traceparent, include_raw=False)
+        if _size(value, headers) > MAX_RECORD_BYTES:
             raise MalformedCallbackError("record_too_large", f"event exceeds {MAX_RECORD_BYTES} bytes")
         return KafkaRecord(
             topic=self.topics[event.type],
             key=event.key.encode("utf-8"),
             value=value,
+            headers=headers,
             event_id=event_id,
             event_type=event.type,
         )
+
+    def _structured(
+        self, event: SmsEvent, event_id: str, traceparent: str | None, *, include_raw: bool
+    ) -> tuple[bytes, tuple[tuple[str, bytes], ...]]:
+        return self._dump(event, event_id, traceparent, include_raw=include_raw), HEADERS
+
+    def _binary(
+        self, event: SmsEvent, event_id: str, traceparent: str | None, *, include_raw: bool
+    ) -> tuple[bytes, tuple[tuple[str, bytes], ...]]:
+        occurred = format_time(event.occurred_at)
+        specversion, source, type_, dataschema = self._fixed_headers[event.type]
+        headers = [specversion, ("ce_id", event_id.encode()), source, type_]
+        if event.subject:
+            headers.append(("ce_subject", event.subject.encode("utf-8")))
+        headers += [("ce_time", occurred.encode()), dataschema, ("ce_partitionkey", event.key.encode("utf-8"))]
+        if traceparent is not None:
+            headers.append(("ce_traceparent", traceparent.encode()))
+        headers.append(("content-type", DATA_CONTENT_TYPE.encode()))
+        return orjson.dumps(_data(event, occurred, include_raw)), tuple(headers)
 
     def _dump(self, event: SmsEvent, event_id: str, traceparent: str | None, *, include_raw: bool) -> bytes:
         occurred = format_time(event.occurred_at)
@@ -84,6 +127,10 @@ class Envelope:
             parts += [b',"traceparent":"', traceparent.encode(), b'"']
         parts += [b',"data":', orjson.dumps(_data(event, occurred, include_raw)), b"}"]
         return b"".join(parts)
+
+
+def _size(value: bytes, headers: tuple[tuple[str, bytes], ...]) -> int:
+    return len(value) + sum(len(name) + len(header) for name, header in headers if name.startswith(CE_PREFIX))
 
 
 def _data(event: SmsEvent, occurred: str, include_raw: bool) -> dict[str, Any]:

@@ -14,6 +14,10 @@ DEFAULT_DELIVERY_RECEIPT_TOPIC: Final = "sms.delivery-receipts"
 DEFAULT_INBOUND_MESSAGE_TOPIC: Final = "sms.inbound-messages"
 DEFAULT_DEAD_LETTER_TOPIC: Final = "sms.bridge.dead-letter"
 
+ContentMode = Literal["structured", "binary"]
+"""How a record carries its CloudEvent (the CloudEvents Kafka protocol binding): `structured`, the whole event as
+JSON in the value; `binary`, the attributes as `ce_*` headers and `data` alone in the value."""
+
 _TOPIC = Annotated[str, Field(pattern=r"^[A-Za-z0-9._-]{1,249}$")]
 _HOST_PORT: Final = re.compile(r"^(\[[0-9A-Fa-f:.]+\]|[^\s:\[\]/]+):([0-9]{1,5})$")
 
@@ -60,6 +64,7 @@ class KafkaSettings(BaseModel):
     max_batch_bytes: Annotated[int, Field(ge=1024, le=16 * 1024 * 1024)] = 131_072
     compression_type: Literal["gzip", "snappy", "lz4", "zstd"] | None = None
     type_prefix: Annotated[str, Field(pattern=r"^([a-z0-9-]+(\.[a-z0-9-]+)*)?$")] = ""
+    content_mode: ContentMode = "structured"
     topics: TopicSettings = TopicSettings()
 
     @model_validator(mode="after")

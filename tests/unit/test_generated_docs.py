@@ -38,7 +38,7 @@ def copy(tmp_path: Path) -> Path:
     for name in docs.FILES:
         (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy(ROOT / name, tmp_path / name)
-    shutil.copytree(ROOT / "docs", tmp_path / "docs")
+    shutil.copytree(ROOT / "docs", tmp_path / "docs", dirs_exist_ok=True)  # docs/asyncapi.yaml is one of the FILES
     return tmp_path
 
 
