@@ -105,10 +105,10 @@ class Pipeline:
             self.metrics.dead_lettered(self.kind, self.instance, report.error.reason)
         now = self.clock.time()
         for event, record in zip(events, records, strict=True):
-            status = event.status.value if isinstance(event, DeliveryReceipt) else None
+            receipt = event if isinstance(event, DeliveryReceipt) else None
             self.metrics.event_published(
-                self.kind, self.instance, event.type.value, record.topic, status, event.region,
-                now - event.occurred_at.timestamp(),
+                self.kind, self.instance, event.type.value, record.topic, receipt.status.value if receipt else None,
+                event.region, now - event.occurred_at.timestamp(), final=receipt is not None and receipt.final,
             )
         if not events:  # every report dead-lettered: stored, but nothing was understood
             raise bad[0].error if bad else MalformedCallbackError("wrong_shape", "callback carries no event")

@@ -66,7 +66,16 @@ from bridge.providers.base import (
     Sample,
     Verified,
 )
-from bridge.providers.common import count, identifier, iso_time, load_json, optional_text, text_field, unix_time
+from bridge.providers.common import (
+    count,
+    finality,
+    identifier,
+    iso_time,
+    load_json,
+    optional_text,
+    text_field,
+    unix_time,
+)
 from bridge.providers.replies import EMPTY_OK, text_refusal
 from bridge.providers.samples import iso_text
 from bridge.providers.verification import basic_auth, check_basic_auth
@@ -220,6 +229,8 @@ class AwsSnsProvider(Provider[AwsSnsSettings, SnsVerified]):
     media_types: ClassVar[dict[str, BodyKind]] = {TEXT_PLAIN: "json", JSON: "json"}
     safe_headers: ClassVar[frozenset[str]] = frozenset({MESSAGE_TYPE, MESSAGE_ID, TOPIC_ARN})
     statuses: ClassVar[Mapping[str, Status]] = _FINAL_STATUS  # when `isFinal` is true; a non-final event is unknown
+    # What each type usually is; an event's own `isFinal` decides its `final` (AWS ends with a final TEXT_UNKNOWN).
+    finality: ClassVar[Mapping[str, bool]] = finality(_FINAL_STATUS, intermediate=("TEXT_QUEUED", "TEXT_PENDING"))
     timestamped: ClassVar[bool] = True
     samples: ClassVar[Sequence[Sample]] = (
         Sample("delivered", EventType.DELIVERY_RECEIPT, "TEXT_DELIVERED: delivered to the handset (final)",
@@ -386,6 +397,7 @@ class AwsSnsProvider(Provider[AwsSnsSettings, SnsVerified]):
             provider=KIND,
             message_id=identifier(event, "messageId", where=where),
             status=status,
+            final=final,
             status_code=event_type,
             status_detail=optional_text(event, "messageStatusDescription", where=where)
             or optional_text(event, "messageStatus", where=where),
