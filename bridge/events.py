@@ -70,6 +70,7 @@ class DeliveryReceipt:
     raw: dict[str, Any] | None = field(default=None, compare=False)
     region: str | None = None  # ISO 3166-1 alpha-2 of `to`, when it is a valid number
     provider_time: bool = True  # False: the provider sends no event time; occurred_at is when we received it
+    final: bool = False  # the provider sends no later status for this message (its kind's `finality`)
 
     type: EventType = field(default=EventType.DELIVERY_RECEIPT, init=False)
 

@@ -44,6 +44,7 @@ LAG_BUCKETS: Final = (
     1800.0, 3600.0, 4 * 3600.0, 12 * 3600.0, 86400.0, 3 * 86400.0,
 )  # fmt: skip
 NO_ACCOUNT: Final = "none"  # provider and account of callbacks to no configured path (404)
+FINAL_LABELS: Final = ("false", "true")  # the `final` label of a receipt, indexed by its `final`
 NO_REGION: Final = "unknown"  # region of receipts whose recipient's country is not known
 
 
@@ -67,7 +68,7 @@ class BridgeMetrics:
     def __init__(self, registry: CollectorRegistry) -> None:
         self.registry = registry
         self._done: dict[tuple[str, str, str], tuple[Any, Any]] = {}
-        self._published: dict[tuple[str, str, str, str, str | None, str | None], tuple[Any, Any, Any]] = {}
+        self._published: dict[tuple[str, str, str, str, str | None, str | None, bool], tuple[Any, Any, Any]] = {}
         p = PREFIX
         account = ["provider", "account"]
         self.callbacks = Counter(
@@ -92,8 +93,9 @@ class BridgeMetrics:
         )
         self.delivery_statuses = Counter(
             f"{p}_delivery_statuses",
-            "Delivery receipts published, by status and the recipient's country (ISO 3166-1 alpha-2).",
-            [*account, "status", "region"],
+            "Delivery receipts published, by status, whether it is final (the provider's last word on the message: "
+            "true/false) and the recipient's country (ISO 3166-1 alpha-2).",
+            [*account, "status", "final", "region"],
             registry=registry,
         )
         self.callback_duration = Histogram(
@@ -146,7 +148,8 @@ class BridgeMetrics:
         for malformed in DEAD_LETTER_REASONS:
             self.dead_letters.labels(provider, account, malformed)
         for status in STATUSES:
-            self.delivery_statuses.labels(provider, account, status, NO_REGION)
+            for final in FINAL_LABELS:
+                self.delivery_statuses.labels(provider, account, status, final, NO_REGION)
         for event_type in EventType:
             self.receipt_lag.labels(provider, account, event_type.value)
             if topics is not None and event_type in topics:
@@ -171,18 +174,21 @@ class BridgeMetrics:
         status: str | None,
         region: str | None,
         lag_seconds: float,
+        *,
+        final: bool = False,
     ) -> None:
         """One event record acknowledged: its count, its lag and, for receipts (status not None),
-        the status by the recipient's region (None: `unknown`)."""
-        key = (provider, account, event_type, topic, status, region)
+        the status and whether it is final by the recipient's region (None: `unknown`)."""
+        key = (provider, account, event_type, topic, status, region, final)
         children = self._published.get(key)
         if children is None:  # labels() costs a lock and a lookup; the label sets are few and fixed
             statuses = None
             if status is not None:
                 label = region_label(region)
                 for other in STATUSES:  # a new country opens all its statuses at once
-                    self.delivery_statuses.labels(provider, account, other, label)
-                statuses = self.delivery_statuses.labels(provider, account, status, label)
+                    for closing in FINAL_LABELS:
+                        self.delivery_statuses.labels(provider, account, other, closing, label)
+                statuses = self.delivery_statuses.labels(provider, account, status, FINAL_LABELS[final], label)
             children = (
                 self.records.labels(provider, account, event_type, topic),
                 self.receipt_lag.labels(provider, account, event_type),

@@ -149,9 +149,13 @@ def kinds_table(registry: Registry, pages: Mapping[str, Glance]) -> str:
 
 
 def status_table(registry: Registry, pages: Mapping[str, Glance]) -> str:
-    lines = ["| kind | " + " | ".join(Status) + " |", "|---" * (1 + len(Status)) + "|"]
+    """Each kind's codes by status; a code after which the provider may send a later status (`final: false`
+    in its `finality`) is in the last column instead, with its status when that is not `unknown`."""
+    lines = ["| kind | " + " | ".join(Status) + " (final) | not final: a later status follows |",
+             "|---" * (2 + len(Status)) + "|"]
     for kind, cls in registry.items():
         codes = status_codes(cls)
+        finality: Mapping[str, bool] = getattr(cls, "finality", {})
         facts = pages[kind].facts
         rules = {status: facts[status] for status in Status if status in facts}
         if any(codes.values()) and rules:
@@ -160,8 +164,11 @@ def status_table(registry: Registry, pages: Mapping[str, Glance]) -> str:
         if not any(codes.values()) and not rules:
             raise DocsError(f"{pages[kind].page}: {kind} maps no codes, so its '{GLANCE}' table must say "
                             "the rule in rows named delivered, undelivered, unknown")
-        cells = [rules.get(status) or ", ".join(f"`{code}`" for code in codes[status]) for status in Status]
-        lines.append(row([f"`{kind}`", *cells]))
+        cells = [rules.get(status) or ", ".join(f"`{code}`" for code in codes[status] if finality.get(code, False))
+                 for status in Status]
+        later = ", ".join(f"`{code}`" + ("" if status is Status.UNKNOWN else f" ({status})")
+                          for status in Status for code in codes[status] if not finality.get(code, False))
+        lines.append(row([f"`{kind}`", *cells, later]))
     return "\n".join(lines)
 
 

@@ -14,8 +14,10 @@ from __future__ import annotations
 import gc
 import logging
 import math
+import os
 import signal
 import time
+from collections.abc import Mapping
 from types import FrameType
 from typing import Final
 
@@ -26,11 +28,13 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from bridge.clock import SystemClock
 from bridge.config import Settings
+from bridge.errors import UsageError
 from bridge.http.lifecycle import Lifecycle
 from bridge.kafka.publisher import KafkaPublisher, Publisher
 from bridge.metrics import SpoolMetrics
 from bridge.spool.publisher import SpoolingPublisher
 from bridge.spool.store import Spool
+from bridge.tracing import Tracing, configured
 
 log = logging.getLogger(__name__)
 
@@ -116,13 +120,14 @@ def build_publisher(settings: Settings, registry: CollectorRegistry) -> Publishe
     return SpoolingPublisher(kafka, Spool(settings.spool), SpoolMetrics(registry))
 
 
-def build_app(settings: Settings) -> tuple[Starlette, Lifecycle]:
+def build_app(settings: Settings, tracing: Tracing | None = None) -> tuple[Starlette, Lifecycle]:
     """The production wiring: real clock, real publisher, a fresh registry, the drain gate."""
     from bridge.http.app import create_app
 
     lifecycle = Lifecycle()
     registry = CollectorRegistry()
-    app = create_app(settings, build_publisher(settings, registry), registry, SystemClock(), lifecycle)
+    app = create_app(settings, build_publisher(settings, registry), registry, SystemClock(), lifecycle,
+                     tracing=tracing)
     app.add_middleware(DrainGate, lifecycle=lifecycle)
     return app, lifecycle
 
@@ -151,11 +156,28 @@ def uvicorn_config(
 
 def serve(settings: Settings, *, host: str | None = None, port: int | None = None) -> int:
     """Serve until stopped; returns the process exit code."""
-    app, lifecycle = build_app(settings)
+    tracing = start_tracing(os.environ)
+    app, lifecycle = build_app(settings, tracing)
     server = DrainingServer(uvicorn_config(app, settings, host=host, port=port), lifecycle)
     # Modules, settings and the app live as long as the process: move them out of the garbage
     # collector's generations, so that full collections under load scan only request objects.
     gc.collect()
     gc.freeze()
-    server.run()
+    try:
+        server.run()
+    finally:
+        if tracing is not None:
+            tracing.shutdown()
     return 0 if server.started else 1
+
+
+def start_tracing(env: Mapping[str, str]) -> Tracing | None:
+    """OpenTelemetry tracing when the environment configures it (bridge.tracing.configured), else None: then
+    nothing of OpenTelemetry is imported. Configured without the `otel` extra installed is a usage error."""
+    if not configured(env):
+        return None
+    try:
+        return Tracing.from_env()
+    except ImportError as exc:
+        raise UsageError("OTEL_EXPORTER_OTLP_ENDPOINT is set but OpenTelemetry is not installed: "
+                         "pip install 'sms-bridge[otel]'") from exc

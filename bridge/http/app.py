@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections.abc import AsyncIterator, Sequence
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from prometheus_client import CollectorRegistry
 from starlette.applications import Starlette
@@ -32,6 +32,9 @@ from bridge.metrics import NO_ACCOUNT, BridgeMetrics
 from bridge.providers import build
 from bridge.providers.base import Fetch, InstanceSettings
 
+if TYPE_CHECKING:
+    from bridge.tracing import Tracing
+
 
 class AppSettings(Protocol):
     """What the app reads of the settings tree (bridge.config.Settings has it): the HTTP side, the topics
@@ -52,9 +55,11 @@ def create_app(
     clock: Clock,
     lifecycle: Lifecycle | None = None,
     fetch: Fetch | None = None,
+    tracing: Tracing | None = None,
 ) -> Starlette:
     """The bridge as a Starlette app. Nothing global: every dependency comes in here (`fetch`, the
-    outbound HTTPS GET that kinds may ask for, defaults to HttpsFetcher)."""
+    outbound HTTPS GET that kinds may ask for, defaults to HttpsFetcher; `tracing`, when given, traces every
+    callback and publish: see bridge.tracing)."""
     lifecycle = lifecycle or Lifecycle()
     metrics = BridgeMetrics(registry)
     health = Health(publisher, lifecycle)
@@ -73,13 +78,14 @@ def create_app(
                                settings.kafka.content_mode),
             guard, publisher,
             metrics, clock, dead_letter_topic=settings.kafka.topics.dead_letter, fetch=fetch,
+            tracing=tracing,
         )
         intake = Intake(instance, methods=provider.methods, media_types=provider.media_types,
                         server=settings.server, lifecycle=lifecycle, clock=clock)
         endpoints[instance.path] = CallbackEndpoint(
             intake, pipeline, reply_deadline=instance.reply_deadline,
             body_timeout=min(settings.server.body_timeout_seconds, instance.reply_deadline),
-            lifecycle=lifecycle, deadlines=deadlines, metrics=metrics, accepted_log=accepted_log,
+            lifecycle=lifecycle, deadlines=deadlines, metrics=metrics, accepted_log=accepted_log, tracing=tracing,
         )
 
     metrics.watch_health(

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from starlette.types import Receive, Scope, Send
 
@@ -23,9 +23,15 @@ from bridge.http.intake import Intake, headers_of, send_reply
 from bridge.http.intake import request_id as new_request_id
 from bridge.http.lifecycle import Lifecycle
 from bridge.http.pipeline import Pipeline, Stored
+from bridge.kafka.envelope import valid_traceparent
 from bridge.metrics import BridgeMetrics
 from bridge.providers.base import Handshake, Reply
 from bridge.redact import mask_phone
+
+if TYPE_CHECKING:
+    from opentelemetry.trace import Span
+
+    from bridge.tracing import Tracing
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +50,7 @@ class CallbackEndpoint:
         deadlines: Deadlines,
         metrics: BridgeMetrics,
         accepted_log: AcceptedLog,
+        tracing: Tracing | None = None,
     ) -> None:
         self.intake = intake
         self.pipeline = pipeline
@@ -56,6 +63,8 @@ class CallbackEndpoint:
         self.deadlines = deadlines
         self.metrics = metrics
         self.accepted_log = accepted_log
+        self.tracing = tracing
+        self.path = self.provider.settings.path  # the instance's path: never its URL token
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         started = time.perf_counter()
@@ -66,8 +75,12 @@ class CallbackEndpoint:
         outcome: Outcome = "accepted"
         reason: str | None = None
         stored: Stored | None = None
+        span: Span | None = None
+        if self.tracing is not None:
+            span = self.tracing.callback(valid_traceparent(headers.get("traceparent")), scope["method"], self.path,
+                                         self.kind, self.instance)
         try:
-            handled = await self._handle(scope, receive, headers, request_id)
+            handled = await self._handle(scope, receive, headers, request_id, span)
             if isinstance(handled, Handshake):
                 reply = handled.reply
             else:
@@ -97,10 +110,12 @@ class CallbackEndpoint:
                 "dead_lettered_reports": len(stored.bad),
                 "latency_ms": round(elapsed * 1000, 3),
             })
+        if span is not None and self.tracing is not None:
+            self.tracing.callback_done(span, reply.status, outcome, reason)
         await send_reply(send, reply, request_id)
 
     async def _handle(
-        self, scope: Scope, receive: Receive, headers: dict[str, str], request_id: str
+        self, scope: Scope, receive: Receive, headers: dict[str, str], request_id: str, span: Span | None
     ) -> Stored | Handshake:
         """One deadline for both: the body's first, then the reply's."""
         now = asyncio.get_running_loop().time()
@@ -112,7 +127,7 @@ class CallbackEndpoint:
             raw = await self.intake.read(scope, receive, headers)
             reading = False
             self.deadlines.set(task, reply_by)
-            return await self.pipeline.handle(raw, request_id, reply_by)
+            return await self.pipeline.handle(raw, request_id, reply_by, span)
         except asyncio.CancelledError:
             if not self.deadlines.clear(task):
                 raise  # not our deadline: shutdown or the client went away

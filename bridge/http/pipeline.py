@@ -6,6 +6,7 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from bridge.clock import Clock
 from bridge.errors import CallbackError, MalformedCallbackError
@@ -17,6 +18,11 @@ from bridge.kafka.publisher import Publisher
 from bridge.metrics import BridgeMetrics
 from bridge.providers import ProviderAdapter
 from bridge.providers.base import BadReport, Fetch, Handshake, RawCallback, Verified
+
+if TYPE_CHECKING:
+    from opentelemetry.trace import Span
+
+    from bridge.tracing import Tracing
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,6 +51,7 @@ class Pipeline:
         *,
         dead_letter_topic: str,
         fetch: Fetch,
+        tracing: Tracing | None = None,
     ) -> None:
         self.provider = provider
         self.envelope = envelope
@@ -54,10 +61,14 @@ class Pipeline:
         self.clock = clock
         self.dead_letter_topic = dead_letter_topic
         self.fetch = fetch
+        self.tracing = tracing
         self.kind = provider.kind
         self.instance = provider.settings.name
 
-    async def handle(self, raw: RawCallback, request_id: str, reply_by: float) -> Stored | Handshake:
+    async def handle(
+        self, raw: RawCallback, request_id: str, reply_by: float, span: Span | None = None
+    ) -> Stored | Handshake:
+        """`span`: the callback's span when tracing is on; the records then carry their publish span's context."""
         self.guard.admit(raw.client)  # before verification: a disallowed caller learns nothing more
         provider = self.provider
         await provider.prepare(raw, self.fetch)
@@ -73,21 +84,28 @@ class Pipeline:
         if handshake is not None:
             return handshake
         try:
-            return await self._store(verified, request_id, reply_by)
+            return await self._store(verified, request_id, reply_by, span)
         except CallbackError:
             raise  # dead-lettered: stored, so the reservation stands
         except BaseException:
             self.guard.release(verified)  # not stored: the provider's retry must be accepted
             raise
 
-    async def _store(self, verified: Verified, request_id: str, reply_by: float) -> Stored:
+    async def _store(self, verified: Verified, request_id: str, reply_by: float, span: Span | None) -> Stored:
         try:
             parsed = self.provider.parse(verified)
         except MalformedCallbackError as error:
             await self._publish([self._dead_letter(verified, error, request_id)], reply_by)
             self.metrics.dead_lettered(self.kind, self.instance, error.reason)
             raise
-        traceparent = valid_traceparent(verified.raw.headers.get("traceparent"))
+        producer = None
+        if span is not None and self.tracing is not None:
+            first = next((item for item in parsed if not isinstance(item, BadReport)), None)
+            topic = self.envelope.topics[first.type] if first is not None else self.dead_letter_topic
+            producer = self.tracing.publish(span, topic, len(parsed))
+            traceparent: str | None = self.tracing.traceparent(producer)
+        else:
+            traceparent = valid_traceparent(verified.raw.headers.get("traceparent"))
         events: list[SmsEvent] = []
         records: list[KafkaRecord] = []
         bad: list[BadReport] = []
@@ -100,15 +118,23 @@ class Pipeline:
                 events.append(item)
             except MalformedCallbackError as error:  # too large even without `raw`
                 bad.append(BadReport(index, item.raw if self.envelope.include_raw else None, error))
-        await self._publish([*records, *(self._dead_letter(verified, b.error, request_id, b) for b in bad)], reply_by)
+        try:
+            await self._publish([*records, *(self._dead_letter(verified, b.error, request_id, b) for b in bad)],
+                                reply_by)
+        except BaseException as error:
+            if producer is not None and self.tracing is not None:
+                self.tracing.publish_done(producer, error)
+            raise
+        if producer is not None and self.tracing is not None:
+            self.tracing.publish_done(producer, None)
         for report in bad:
             self.metrics.dead_lettered(self.kind, self.instance, report.error.reason)
         now = self.clock.time()
         for event, record in zip(events, records, strict=True):
-            status = event.status.value if isinstance(event, DeliveryReceipt) else None
+            receipt = event if isinstance(event, DeliveryReceipt) else None
             self.metrics.event_published(
-                self.kind, self.instance, event.type.value, record.topic, status, event.region,
-                now - event.occurred_at.timestamp(),
+                self.kind, self.instance, event.type.value, record.topic, receipt.status.value if receipt else None,
+                event.region, now - event.occurred_at.timestamp(), final=receipt is not None and receipt.final,
             )
         if not events:  # every report dead-lettered: stored, but nothing was understood
             raise bad[0].error if bad else MalformedCallbackError("wrong_shape", "callback carries no event")

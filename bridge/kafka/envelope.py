@@ -142,6 +142,7 @@ def _data(event: SmsEvent, occurred: str, include_raw: bool) -> dict[str, Any]:
             "status": event.status.value,
             "status_code": event.status_code,
             "status_detail": event.status_detail,
+            "final": event.final,
             "to": event.to,
             "region": event.region,
             "from": event.from_,

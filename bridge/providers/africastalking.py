@@ -31,7 +31,15 @@ from bridge.providers.base import (
     Verified,
     Zone,
 )
-from bridge.providers.common import form_record, identifier, local_time, optional_text, query_or_form, text_field
+from bridge.providers.common import (
+    finality,
+    form_record,
+    identifier,
+    local_time,
+    optional_text,
+    query_or_form,
+    text_field,
+)
 from bridge.providers.replies import EMPTY_OK, text_refusal
 from bridge.providers.samples import time_text
 from bridge.providers.verification import UrlToken, check_url_token, with_url_token
@@ -86,6 +94,7 @@ class AfricasTalkingProvider(Provider[AfricasTalkingSettings, Verified]):
     settings_model: ClassVar[type[InstanceSettings]] = AfricasTalkingSettings
     media_types: ClassVar[Mapping[str, BodyKind]] = {FORM: "form"}
     statuses: ClassVar[Mapping[str, Status]] = STATUSES
+    finality: ClassVar[Mapping[str, bool]] = finality(STATUSES, intermediate=("Sent", "Submitted", "Buffered"))
     samples: ClassVar[Sequence[Sample]] = (
         Sample("dr", EventType.DELIVERY_RECEIPT, "a delivery report: status=Success", _report_sample),
         Sample("dr-failed", EventType.DELIVERY_RECEIPT, "a delivery report: status=Failed, failureReason",
@@ -128,6 +137,7 @@ class AfricasTalkingProvider(Provider[AfricasTalkingSettings, Verified]):
             provider=KIND,
             message_id=message_id,
             status=next((s for c, s in STATUSES.items() if c.lower() == code.strip().lower()), Status.UNKNOWN),
+            final=next((f for c, f in self.finality.items() if c.lower() == code.strip().lower()), False),
             status_code=code,
             status_detail=optional_text(record, "failureReason") or None,
             to=to.number,

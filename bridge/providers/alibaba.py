@@ -89,6 +89,7 @@ class AlibabaProvider(SchemeProvider[AlibabaSettings]):
     title: ClassVar[str] = "Alibaba Cloud SMS"
     settings_model: ClassVar[type[InstanceSettings]] = AlibabaSettings
     statuses: ClassVar[Mapping[str, Status]] = {}
+    finality: ClassVar[Mapping[str, bool]] = {}  # no codes: every SmsReport is final
     samples: ClassVar[Sequence[Sample]] = (
         Sample("dr", EventType.DELIVERY_RECEIPT, "an SmsReport push with one receipt (the documented sample)",
                _report_sample),
@@ -137,6 +138,7 @@ class AlibabaProvider(SchemeProvider[AlibabaSettings]):
             provider=KIND,
             message_id=f"{biz_id}:{number}",  # BizId is shared by every number of one send request
             status=Status.DELIVERED if success else Status.UNDELIVERED,
+            final=True,  # Alibaba pushes only final reports
             status_code=text_field(report, "err_code", where=where),
             status_detail=optional_text(report, "err_msg", where=where) or None,
             to=to.number,

@@ -68,7 +68,7 @@ from bridge.providers.base import (
     Sample,
     Verified,
 )
-from bridge.providers.common import iso_time, load_json, optional_text, text_field
+from bridge.providers.common import finality, iso_time, load_json, optional_text, text_field
 from bridge.providers.replies import EMPTY_OK, text_refusal
 from bridge.providers.verification import basic_auth, check_basic_auth
 from bridge.redact import Secret
@@ -137,6 +137,8 @@ class AwsSnsProvider(Provider[AwsSnsSettings, SnsVerified]):
     media_types: ClassVar[dict[str, BodyKind]] = {TEXT_PLAIN: "json", JSON: "json"}
     safe_headers: ClassVar[frozenset[str]] = frozenset({MESSAGE_TYPE, MESSAGE_ID, TOPIC_ARN})
     statuses: ClassVar[Mapping[str, Status]] = FINAL_STATUS  # when `isFinal` is true; a non-final event is unknown
+    # What each type usually is; an event's own `isFinal` decides its `final` (AWS ends with a final TEXT_UNKNOWN).
+    finality: ClassVar[Mapping[str, bool]] = finality(FINAL_STATUS, intermediate=("TEXT_QUEUED", "TEXT_PENDING"))
     timestamped: ClassVar[bool] = True
     samples: ClassVar[Sequence[Sample]] = (
         Sample("delivered", EventType.DELIVERY_RECEIPT, "TEXT_DELIVERED: delivered to the handset (final)",

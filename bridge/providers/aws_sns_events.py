@@ -108,6 +108,7 @@ def receipt(event: dict[str, Any], received_at: datetime, phone: Callable[[str],
         provider=KIND,
         message_id=identifier(event, "messageId", where=where),
         status=status,
+        final=final,
         status_code=event_type,
         status_detail=optional_text(event, "messageStatusDescription", where=where)
         or optional_text(event, "messageStatus", where=where),

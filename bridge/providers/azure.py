@@ -59,7 +59,7 @@ from bridge.providers.base import (
     Sample,
     Verified,
 )
-from bridge.providers.common import count, identifier, iso_time, load_json, optional_text, text_field
+from bridge.providers.common import count, finality, identifier, iso_time, load_json, optional_text, text_field
 from bridge.providers.replies import EMPTY_OK, REASON_HEADER, TEXT
 from bridge.providers.verification import UrlToken
 
@@ -116,6 +116,7 @@ class AzureProvider(Provider[AzureSettings, Verified]):
     safe_headers: ClassVar[frozenset[str]] = frozenset({"aeg-event-type", "aeg-subscription-name", "aeg-delivery-count",
                                                         "aeg-metadata-version", "aeg-data-version", REQUEST_ORIGIN})
     statuses: ClassVar[Mapping[str, Status]] = {"Delivered": Status.DELIVERED, "Failed": Status.UNDELIVERED}
+    finality: ClassVar[Mapping[str, bool]] = finality(statuses, intermediate=())  # ACS pushes only final reports
     samples: ClassVar[Sequence[Sample]] = (
         Sample("dr", EventType.DELIVERY_RECEIPT, "an SMSDeliveryReportReceived event (Event Grid schema)",
                lambda now: event_grid(now, True)),
@@ -240,6 +241,7 @@ class AzureProvider(Provider[AzureSettings, Verified]):
         return DeliveryReceipt(
             provider=KIND, message_id=message_id,
             status=self.statuses.get(status, Status.UNKNOWN), status_code=status,
+            final=self.finality.get(status, False),
             status_detail=optional_text(data, "deliverystatusdetails", where=f"{where}data.") or None,
             to=to.number, region=to.region,
             from_=self.phone(sender, international=True).number if sender else None,

@@ -37,7 +37,7 @@ from bridge.providers.base import (
     StrictModel,
     Verified,
 )
-from bridge.providers.common import count, identifier, iso_time, load_json, optional_text, text_field
+from bridge.providers.common import count, finality, identifier, iso_time, load_json, optional_text, text_field
 from bridge.providers.replies import EMPTY_OK, text_refusal
 from bridge.providers.reports import each_report
 from bridge.providers.samples import iso_text
@@ -138,6 +138,7 @@ class BandwidthProvider(Provider[BandwidthSettings, Verified]):
     media_types: ClassVar[Mapping[str, BodyKind]] = {JSON: "json"}
     safe_headers: ClassVar[frozenset[str]] = frozenset({"user-agent"})
     statuses: ClassVar[Mapping[str, Status]] = STATUSES
+    finality: ClassVar[Mapping[str, bool]] = finality(STATUSES, intermediate=("message-sending", "message-sent"))
     samples: ClassVar[Sequence[Sample]] = (
         Sample("delivered", EventType.DELIVERY_RECEIPT, "message-delivered (the docs' toll-free example, an array)",
                lambda now: orjson.dumps([_status(now, "message-delivered")])),
@@ -225,6 +226,7 @@ class BandwidthProvider(Provider[BandwidthSettings, Verified]):
             provider=KIND,
             message_id=message_id,
             status=status,
+            final=self.finality[event],  # 9902/9999 too: a final failure of unknown outcome
             status_code=event,
             status_detail=error if error is not None else optional_text(report, "description", where=where),
             to=to.number,

@@ -234,6 +234,10 @@ class Provider(Protocol[S, V]):
     statuses: ClassVar[Mapping[str, Status]]
     """The provider's status codes and the canonical Status of each (the README's status table), as
     parse() looks them up; empty for a kind whose status is not a code (Alibaba's boolean `success`)."""
+    finality: ClassVar[Mapping[str, bool]]
+    """For every code of `statuses`, whether it is the provider's last word on the message (the receipt's
+    `final`): True when the provider sends no later status, False for an intermediate report ("sent to
+    carrier"). A code outside `statuses` is not final unless the kind documents otherwise."""
     samples: ClassVar[Sequence[Sample]]
     dev_instance: ClassVar[Mapping[str, Any]]
     settings: S

@@ -36,7 +36,7 @@ from bridge.providers.base import (
     Verified,
 )
 from bridge.providers.bird_signature import TIMESTAMP_HEADER, Scheme, load_jwt, signed_headers, verify_request
-from bridge.providers.common import identifier, iso_time, load_json, optional_text, status_union, text_field
+from bridge.providers.common import finality, identifier, iso_time, load_json, optional_text, status_union, text_field
 from bridge.providers.replies import REASON_HEADER
 from bridge.providers.samples import iso_text
 from bridge.redact import Secret
@@ -136,6 +136,8 @@ class BirdProvider(Provider[BirdSettings, Verified]):
     title: ClassVar[str] = "Bird (MessageBird)"
     settings_model: ClassVar[type[InstanceSettings]] = BirdSettings
     statuses: ClassVar[Mapping[str, Status]] = status_union(LEGACY_STATUS, CHANNELS_STATUS)
+    finality: ClassVar[Mapping[str, bool]] = finality(
+        statuses, intermediate=("scheduled", "sent", "buffered", "accepted", "processing"))
     methods: ClassVar[frozenset[str]] = frozenset({"GET", "POST"})
     media_types: ClassVar[Mapping[str, BodyKind]] = {JSON: "json"}
     safe_headers: ClassVar[frozenset[str]] = frozenset({TIMESTAMP_HEADER, "messagebird-request-id"})
@@ -191,6 +193,7 @@ class BirdProvider(Provider[BirdSettings, Verified]):
             provider=KIND,
             message_id=identifier(params, "id"),
             status=LEGACY_STATUS.get(status.strip().lower(), Status.UNKNOWN),
+            final=self.finality.get(status.strip().lower(), False),
             status_code=status,
             status_detail=optional_text(params, "statusReason"),
             to=to.number,
@@ -217,6 +220,7 @@ class BirdProvider(Provider[BirdSettings, Verified]):
             provider=KIND,
             message_id=identifier(message, "id", where=where),
             status=CHANNELS_STATUS.get(status.strip().lower(), Status.UNKNOWN),
+            final=self.finality.get(status.strip().lower(), False),
             status_code=status,
             status_detail=optional_text(message, "reason", where=where) or optional_text(message, "details",
                                                                                          where=where) or None,

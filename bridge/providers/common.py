@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime, tzinfo
 from typing import Any, Final
 from urllib.parse import parse_qsl
@@ -42,6 +42,16 @@ def status_union(*tables: Mapping[str, Status]) -> dict[str, Status]:
             if union.setdefault(code, status) is not status:
                 raise TypeError(f"status code {code!r} maps to two statuses")
     return union
+
+
+def finality(statuses: Mapping[str, Status], *, intermediate: Iterable[str]) -> dict[str, bool]:
+    """A kind's `finality`: for every code of its `statuses`, whether the provider sends no later status for the
+    message (True) or a later one may follow (False, the codes named `intermediate`; each must be a code of
+    `statuses`, TypeError at import otherwise). Every other code is final."""
+    later = frozenset(intermediate)
+    if not later <= statuses.keys():
+        raise TypeError(f"intermediate codes not in the status table: {sorted(later - statuses.keys())}")
+    return {code: code not in later for code in statuses}
 
 
 def form_params(

@@ -43,6 +43,7 @@ from bridge.providers.base import (
 )
 from bridge.providers.common import (
     count,
+    finality,
     identifier,
     iso_time,
     load_json,
@@ -133,6 +134,7 @@ class HuaweiProvider(Provider[HuaweiSettings, Verified]):
     safe_headers: ClassVar[frozenset[str]] = frozenset({hw.DATE_HEADER})
     timestamped: ClassVar[bool] = True  # with auth: signature (signs_time)
     statuses: ClassVar[Mapping[str, Status]] = STATUSES
+    finality: ClassVar[Mapping[str, bool]] = finality(STATUSES, intermediate=())  # Huawei pushes only final reports
     samples: ClassVar[Sequence[Sample]] = (
         Sample("dr", EventType.DELIVERY_RECEIPT, "a status report, DELIVRD (the API reference's example)",
                lambda now: urlencode(_status_params(now)).encode("ascii")),
@@ -246,6 +248,7 @@ class HuaweiProvider(Provider[HuaweiSettings, Verified]):
             provider=KIND,
             message_id=identifier(report, "smsMsgId", where=where),
             status=STATUSES.get(code, Status.UNKNOWN),
+            final=True,  # every report Huawei pushes is final, a code it adds too
             status_code=code,
             status_detail=optional_text(report, "statusDesc", where=where) or None,
             to=recipient.number if recipient else "",

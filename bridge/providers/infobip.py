@@ -40,7 +40,16 @@ from bridge.providers.base import (
     Sample,
     Verified,
 )
-from bridge.providers.common import count, decimal_text, identifier, iso_time, load_json, optional_text, text_field
+from bridge.providers.common import (
+    count,
+    decimal_text,
+    finality,
+    identifier,
+    iso_time,
+    load_json,
+    optional_text,
+    text_field,
+)
 from bridge.providers.replies import EMPTY_OK, text_refusal
 from bridge.providers.samples import time_text
 from bridge.providers.verification import UrlToken, basic_auth, check_basic_auth, check_url_token, with_url_token
@@ -152,6 +161,8 @@ class InfobipProvider(Provider[InfobipSettings, Verified]):
     settings_model: ClassVar[type[InstanceSettings]] = InfobipSettings
     media_types: ClassVar[Mapping[str, BodyKind]] = {JSON: "json"}
     statuses: ClassVar[Mapping[str, Status]] = STATUSES
+    finality: ClassVar[Mapping[str, bool]] = finality(STATUSES, intermediate=(
+        "PENDING_WAITING_DELIVERY", "PENDING_ENROUTE", "PENDING_ACCEPTED", "DELIVERED_TO_OPERATOR"))
     samples: ClassVar[Sequence[Sample]] = (
         Sample("dr", EventType.DELIVERY_RECEIPT, "a delivery report push (the SDK's v3 sample)", _dr_sample),
         Sample("dr-v2", EventType.DELIVERY_RECEIPT, "a delivery report push (the docs' v2 sample)", _dr_v2_sample),
@@ -224,6 +235,8 @@ class InfobipProvider(Provider[InfobipSettings, Verified]):
             provider=KIND,
             message_id=message_id,
             status=status_of(name, group_id, group_name),
+            # a name not in the table is final only in a final failure group (2 UNDELIVERABLE, 5 REJECTED)
+            final=self.finality.get(name, status_of(name, group_id, group_name) is Status.UNDELIVERED),
             status_code=name,
             status_detail=self._detail(report, status, where),
             to=to.number,

@@ -39,6 +39,7 @@ from bridge.providers.base import (
 from bridge.providers.common import (
     count,
     decimal_text,
+    finality,
     identifier,
     load_json,
     local_time,
@@ -164,6 +165,7 @@ class NxCloudProvider(Provider[NxCloudSettings, NxCloudVerified]):
     title: ClassVar[str] = "NxCloud"
     settings_model: ClassVar[type[InstanceSettings]] = NxCloudSettings
     statuses: ClassVar[Mapping[str, Status]] = _STATUS
+    finality: ClassVar[Mapping[str, bool]] = finality(_STATUS, intermediate=())  # CMPP/SMPP final states
     media_types: ClassVar[Mapping[str, BodyKind]] = {JSON: "json", "text/json": "json", "text/plain": "json"}
     safe_headers: ClassVar[frozenset[str]] = frozenset({"accesskey", "action", "biztype", "ts", "algorithm"})
     timestamped: ClassVar[bool] = True
@@ -236,6 +238,7 @@ class NxCloudProvider(Provider[NxCloudSettings, NxCloudVerified]):
             provider=KIND,
             message_id=message_id,
             status=_STATUS.get(status_code.strip().upper(), Status.UNKNOWN),
+            final=self.finality.get(status_code.strip().upper(), False),
             status_code=status_code,
             status_detail=None,
             to=to.number,

@@ -41,6 +41,7 @@ from bridge.providers.base import (
 from bridge.providers.common import (
     count,
     decimal_text,
+    finality,
     identifier,
     local_time,
     optional_text,
@@ -118,6 +119,7 @@ class PlivoProvider(Provider[PlivoSettings, PlivoVerified]):
     title: ClassVar[str] = "Plivo"
     settings_model: ClassVar[type[InstanceSettings]] = PlivoSettings
     statuses: ClassVar[Mapping[str, Status]] = _STATUS
+    finality: ClassVar[Mapping[str, bool]] = finality(_STATUS, intermediate=())  # queued, sent: unmapped, not final
     methods: ClassVar[frozenset[str]] = frozenset({"POST", "GET"})
     media_types: ClassVar[Mapping[str, BodyKind]] = {FORM: "form"}
     samples: ClassVar[Sequence[Sample]] = (
@@ -190,6 +192,7 @@ class PlivoProvider(Provider[PlivoSettings, PlivoVerified]):
             provider=KIND,
             message_id=identifier(fields, "MessageUUID"),
             status=_STATUS.get(status_code.strip().lower(), Status.UNKNOWN),
+            final=self.finality.get(status_code.strip().lower(), False),
             status_code=status_code,
             status_detail=_present(fields, "ErrorCode"),
             to=to.number,

@@ -41,7 +41,7 @@ from bridge.providers.base import (
     Sample,
     Verified,
 )
-from bridge.providers.common import count, identifier, iso_time, load_json, optional_text, text_field
+from bridge.providers.common import count, finality, identifier, iso_time, load_json, optional_text, text_field
 from bridge.providers.replies import EMPTY_OK
 from bridge.providers.samples import iso_text
 from bridge.providers.verification import basic_auth, check_basic_auth, required_headers, signed_time
@@ -142,6 +142,7 @@ class SinchProvider(Provider[SinchSettings, Verified]):
     title: ClassVar[str] = "Sinch SMS"
     settings_model: ClassVar[type[InstanceSettings]] = SinchSettings
     statuses: ClassVar[Mapping[str, Status]] = _STATUS
+    finality: ClassVar[Mapping[str, bool]] = finality(_STATUS, intermediate=("queued", "dispatched"))
     safe_headers: ClassVar[frozenset[str]] = frozenset({NONCE, TIMESTAMP, ALGORITHM})
     timestamped: ClassVar[bool] = True  # with HMAC; Basic auth has no signed time (signs_time)
     samples: ClassVar[Sequence[Sample]] = (
@@ -204,6 +205,7 @@ class SinchProvider(Provider[SinchSettings, Verified]):
             provider=KIND,
             message_id=f"{batch_id}:{to.number}",  # a batch goes to many recipients: one message each
             status=_STATUS.get(status.strip().lower(), Status.UNKNOWN),
+            final=self.finality.get(status.strip().lower(), False),
             status_code=status,
             status_detail=code,
             to=to.number,

@@ -37,7 +37,16 @@ from bridge.providers.base import (
     Sample,
     Verified,
 )
-from bridge.providers.common import count, decimal_text, identifier, iso_time, load_json, optional_text, text_field
+from bridge.providers.common import (
+    count,
+    decimal_text,
+    finality,
+    identifier,
+    iso_time,
+    load_json,
+    optional_text,
+    text_field,
+)
 from bridge.providers.replies import EMPTY_OK
 from bridge.providers.reports import alone, each_report
 from bridge.providers.samples import iso_text
@@ -148,6 +157,8 @@ class TelnyxProvider(Provider[TelnyxSettings, Verified]):
     title: ClassVar[str] = "Telnyx"
     settings_model: ClassVar[type[InstanceSettings]] = TelnyxSettings
     statuses: ClassVar[Mapping[str, Status]] = _STATUS
+    finality: ClassVar[Mapping[str, bool]] = finality(
+        _STATUS, intermediate=("scheduled", "queued", "sending", "sent"))
     safe_headers: ClassVar[frozenset[str]] = frozenset({TIMESTAMP})
     timestamped: ClassVar[bool] = True
     samples: ClassVar[Sequence[Sample]] = (
@@ -231,6 +242,7 @@ class TelnyxProvider(Provider[TelnyxSettings, Verified]):
                 # a group message has one id for several recipients: the recipient keeps their events apart
                 message_id=f"{message_id}:{to.number}" if group else message_id,
                 status=_STATUS.get(status.strip().lower(), Status.UNKNOWN),
+                final=self.finality.get(status.strip().lower(), False),
                 status_code=status,
                 status_detail=detail,
                 to=to.number,

@@ -28,7 +28,7 @@ from bridge.providers.base import (
     Sample,
     Verified,
 )
-from bridge.providers.common import identifier, load_json, local_time, optional_text, text_field, unix_time
+from bridge.providers.common import finality, identifier, load_json, local_time, optional_text, text_field, unix_time
 from bridge.providers.reports import each_report
 from bridge.providers.samples import beijing_text
 from bridge.providers.schemes import SchemeProvider, UrlTokenScheme
@@ -83,6 +83,7 @@ class TencentProvider(SchemeProvider[TencentSettings]):
     title: ClassVar[str] = "Tencent Cloud SMS"
     settings_model: ClassVar[type[InstanceSettings]] = TencentSettings
     statuses: ClassVar[Mapping[str, Status]] = _STATUS
+    finality: ClassVar[Mapping[str, bool]] = finality(_STATUS, intermediate=())  # one report per message
     media_types: ClassVar[Mapping[str, BodyKind]] = {JSON: "json", "text/json": "json", "text/plain": "json"}
     samples: ClassVar[Sequence[Sample]] = (
         Sample("dr", EventType.DELIVERY_RECEIPT, "a status callback with one report (the seed's sample)",
@@ -129,6 +130,7 @@ class TencentProvider(SchemeProvider[TencentSettings]):
             provider=KIND,
             message_id=sid,
             status=_STATUS.get(report_status, Status.UNKNOWN),
+            final=self.finality.get(report_status, False),
             status_code=errmsg,
             status_detail=description,
             to=to.number,

@@ -40,7 +40,7 @@ from bridge.providers.base import (
     Sample,
     Verified,
 )
-from bridge.providers.common import body_kind, count, form_record, identifier, optional_text, query_or_form
+from bridge.providers.common import body_kind, count, finality, form_record, identifier, optional_text, query_or_form
 from bridge.providers.replies import text_refusal
 from bridge.providers.samples import time_text
 from bridge.providers.twilio_signature import (
@@ -158,6 +158,8 @@ class TwilioProvider(Provider[TwilioSettings, TwilioVerified]):
     title: ClassVar[str] = "Twilio Programmable Messaging"
     settings_model: ClassVar[type[InstanceSettings]] = TwilioSettings
     statuses: ClassVar[Mapping[str, Status]] = STATUSES
+    finality: ClassVar[Mapping[str, bool]] = finality(STATUSES, intermediate=(
+        "partially_delivered", "queued", "sending", "sent", "accepted", "scheduled", "receiving", "received"))
     methods: ClassVar[frozenset[str]] = frozenset({"GET", "POST"})
     media_types: ClassVar[Mapping[str, BodyKind]] = MEDIA_TYPES
     safe_headers: ClassVar[frozenset[str]] = frozenset({"i-twilio-idempotency-token", "x-home-region"})
@@ -237,6 +239,7 @@ class TwilioProvider(Provider[TwilioSettings, TwilioVerified]):
             provider=KIND,
             message_id=message_id,
             status=STATUSES.get(code.strip().lower(), Status.UNKNOWN),
+            final=self.finality.get(code.strip().lower(), False),
             status_code=code,
             status_detail=optional_text(record, "ErrorCode") or None,
             to=to.number,

@@ -46,7 +46,7 @@ from bridge.providers.base import (
     StrictModel,
     Verified,
 )
-from bridge.providers.common import body_kind, status_union
+from bridge.providers.common import body_kind, finality, status_union
 from bridge.providers.replies import EMPTY_OK, text_refusal
 from bridge.providers.verification import MIN_TOKEN_LENGTH, check_url_token, signed_time, with_url_token
 from bridge.providers.vonage_signature import (
@@ -113,6 +113,7 @@ class VonageProvider(Provider[VonageSettings, VonageVerified]):
     title: ClassVar[str] = "Vonage"
     settings_model: ClassVar[type[InstanceSettings]] = VonageSettings
     statuses: ClassVar[Mapping[str, Status]] = status_union(events.SMS_STATUS, events.MESSAGES_STATUS)
+    finality: ClassVar[Mapping[str, bool]] = finality(statuses, intermediate=events.INTERMEDIATE)
     methods: ClassVar[frozenset[str]] = frozenset({"GET", "POST"})
     media_types: ClassVar[Mapping[str, BodyKind]] = events.MEDIA_TYPES
     timestamped: ClassVar[bool] = True  # both signatures sign a time; unsigned SMS callbacks have none (signs_time)

@@ -56,6 +56,7 @@ MESSAGES_STATUS: Final = {
     "undeliverable": Status.UNDELIVERED,
     "submitted": Status.UNKNOWN,  # intermediate
 }
+INTERMEDIATE: Final = frozenset({"accepted", "buffered", "submitted"})  # a later status follows
 ERR_CODES: Final = {  # delivery-receipts.md: "A non-zero code indicates that the message could not be delivered."
     "0": "Delivered", "1": "Unknown", "2": "Absent Subscriber - Temporary", "3": "Absent Subscriber - Permanent",
     "4": "Call Barred by User", "5": "Portability Error", "6": "Anti-Spam Rejection", "7": "Handset Busy",
@@ -133,6 +134,7 @@ def _sms_receipt(params: dict[str, str], callback: RawCallback, phone: PhoneOf) 
         provider=KIND,
         message_id=identifier(params, "messageId"),
         status=SMS_STATUS.get(status.strip().lower(), Status.UNKNOWN),
+        final=status.strip().lower() in SMS_STATUS.keys() - INTERMEDIATE,
         status_code=status,
         status_detail=detail,
         to=to.number,
@@ -205,6 +207,7 @@ def _messages_receipt(document: dict[str, Any], callback: RawCallback, phone: Ph
         provider=KIND,
         message_id=identifier(document, "message_uuid"),
         status=MESSAGES_STATUS.get(status.strip().lower(), Status.UNKNOWN),
+        final=status.strip().lower() in MESSAGES_STATUS.keys() - INTERMEDIATE,
         status_code=status,
         status_detail=": ".join(p for p in (title, detail) if p) or None,
         to=to.number,

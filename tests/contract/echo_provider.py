@@ -69,6 +69,7 @@ class EchoProvider(Provider[EchoSettings, EchoVerified]):
     safe_headers: ClassVar[frozenset[str]] = frozenset({"x-echo-timestamp"})
     timestamped: ClassVar[bool] = True
     statuses: ClassVar[Mapping[str, Status]] = {"delivered": Status.DELIVERED}
+    finality: ClassVar[Mapping[str, bool]] = {"delivered": True}
     samples: ClassVar[Sequence[Sample]] = (
         Sample("receipt", EventType.DELIVERY_RECEIPT, "a JSON receipt", _receipt),
         Sample("inbound", EventType.INBOUND_MESSAGE, "a form-encoded inbound message", _inbound),
@@ -114,7 +115,8 @@ class EchoProvider(Provider[EchoSettings, EchoVerified]):
         occurred = datetime.fromtimestamp(at, UTC) if isinstance(at, int) and 0 < at < 2**33 else received
         return [DeliveryReceipt(KIND, identifier(body, "id"), status, str(body.get("state")), None, to.number, None,
                                 occurred, received, None, None, raw=body, region=to.region,
-                                provider_time=occurred is not received)]
+                                provider_time=occurred is not received,
+                                final=self.finality.get(str(body.get("state")), False))]
 
     def accepted(self, verified: EchoVerified) -> Reply:
         return Reply(200, b"ok", "text/plain")

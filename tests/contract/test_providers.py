@@ -130,6 +130,28 @@ def test_every_kind_declares_what_the_seam_needs(kind: str, now: float) -> None:
     assert make_provider(kind, now).is_a(cls)
 
 
+def test_every_kind_says_of_every_code_it_maps_whether_it_is_final(kind: str, now: float) -> None:
+    """`finality` covers `statuses` exactly; a delivered or undelivered code is the last word on the message."""
+    cls = PROVIDERS[kind]
+    assert cls.finality.keys() == cls.statuses.keys()
+    assert all(isinstance(final, bool) for final in cls.finality.values())
+    assert all(cls.finality[code] for code, status in cls.statuses.items() if status is not Status.UNKNOWN)
+
+
+def test_every_receipt_says_final_as_its_kind_declares_for_its_code(kind: str, now: float) -> None:
+    provider = make_provider(kind, now)
+    finality = PROVIDERS[kind].finality
+    received = datetime.fromtimestamp(now, UTC)
+    for sample in provider.samples:
+        verified = provider.verify(to_raw(provider, signed(provider, sample.name, now), received))
+        for event in provider.parse(verified):
+            if isinstance(event, DeliveryReceipt):
+                assert isinstance(event.final, bool)
+                assert event.final or event.status is Status.UNKNOWN, sample.name
+                if event.status_code in finality:
+                    assert event.final is finality[event.status_code], sample.name
+
+
 def test_every_sample_is_signed_verified_and_parsed_to_events_of_its_type(kind: str, now: float) -> None:
     provider = make_provider(kind, now)
     received = datetime.fromtimestamp(now, UTC)

@@ -66,7 +66,9 @@ def test_every_labelled_series_of_an_account_is_exported_at_zero(metrics: Bridge
     for reason in DEAD_LETTER_REASONS:
         assert value(r, "sms_bridge_dead_letters_total", **account, reason=reason) == 0
     for status in STATUSES:
-        assert value(r, "sms_bridge_delivery_statuses_total", **account, status=status, region="unknown") == 0
+        for final in ("true", "false"):
+            assert value(r, "sms_bridge_delivery_statuses_total", **account, status=status, final=final,
+                         region="unknown") == 0
     for event_type, topic in TOPICS.items():
         assert value(r, "sms_bridge_records_published_total", **account, type=event_type.value, topic=topic) == 0
         assert value(r, "sms_bridge_event_lag_seconds_count", **account, type=event_type.value) == 0
@@ -116,16 +118,26 @@ def test_publish_durations_are_recorded_for_failures_too(metrics: BridgeMetrics)
 
 
 def test_a_receipt_counts_its_status_by_region_and_opens_the_regions_other_statuses(metrics: BridgeMetrics) -> None:
-    metrics.event_published("tencent", "main", "sms.delivery_receipt", "sms.delivery-receipts", "delivered", "CN", 0.3)
+    metrics.event_published("tencent", "main", "sms.delivery_receipt", "sms.delivery-receipts", "delivered", "CN", 0.3,
+                            final=True)
     r = metrics.registry
     labels = {"provider": "tencent", "account": "main"}
-    assert value(r, "sms_bridge_delivery_statuses_total", **labels, status="delivered", region="CN") == 1
-    assert value(r, "sms_bridge_delivery_statuses_total", **labels, status="undelivered", region="CN") == 0
-    assert value(r, "sms_bridge_delivery_statuses_total", **labels, status="unknown", region="CN") == 0
+    assert value(r, "sms_bridge_delivery_statuses_total", **labels, status="delivered", final="true", region="CN") == 1
+    others = [("delivered", "false"), *((s, f) for s in ("undelivered", "unknown") for f in ("true", "false"))]
+    for status, final in others:
+        assert value(r, "sms_bridge_delivery_statuses_total", **labels, status=status, final=final, region="CN") == 0
     assert value(r, "sms_bridge_records_published_total", **labels, type="sms.delivery_receipt",
                  topic="sms.delivery-receipts") == 1  # fmt: skip
     assert value(r, "sms_bridge_event_lag_seconds_bucket", **labels, type="sms.delivery_receipt", le="0.25") == 0
     assert value(r, "sms_bridge_event_lag_seconds_bucket", **labels, type="sms.delivery_receipt", le="0.5") == 1
+
+
+def test_an_intermediate_receipt_counts_as_not_final(metrics: BridgeMetrics) -> None:
+    metrics.event_published("telnyx", "main", "sms.delivery_receipt", "sms.delivery-receipts", "unknown", "US", 0.3)
+    r = metrics.registry
+    labels = {"provider": "telnyx", "account": "main", "status": "unknown", "region": "US"}
+    assert value(r, "sms_bridge_delivery_statuses_total", **labels, final="false") == 1
+    assert value(r, "sms_bridge_delivery_statuses_total", **labels, final="true") == 0
 
 
 def test_an_inbound_message_counts_no_status(metrics: BridgeMetrics) -> None:

@@ -34,7 +34,7 @@ from tests.helpers import (
 TOPICS = {EventType.DELIVERY_RECEIPT: "sms.delivery-receipts", EventType.INBOUND_MESSAGE: "sms.inbound-messages"}
 WHEN = datetime(2021, 2, 7, 6, 54, tzinfo=UTC)
 TRACEPARENT = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
-RECEIPT_KEYS = {"provider", "message_id", "status", "status_code", "status_detail", "to", "region", "from",
+RECEIPT_KEYS = {"provider", "message_id", "status", "status_code", "status_detail", "final", "to", "region", "from",
                 "occurred_at",
                 "received_at", "segments", "price", "raw"}
 INBOUND_KEYS = {"provider", "message_id", "from", "to", "region", "text", "occurred_at", "received_at", "segments",
@@ -51,7 +51,7 @@ def receipt(**overrides: Any) -> DeliveryReceipt:
         "provider": "nxcloud", "message_id": "fcf3432fd1834ccdac807a7cfb2d1fdf", "status": Status.DELIVERED,
         "status_code": "DELIVRD", "status_detail": None, "to": "+18184505018", "from_": "+12347200160",
         "occurred_at": WHEN, "received_at": WHEN + timedelta(seconds=2), "segments": 1, "price": "0.0360",
-        "raw": {"messageId": "fcf3432fd1834ccdac807a7cfb2d1fdf"}, **overrides,
+        "raw": {"messageId": "fcf3432fd1834ccdac807a7cfb2d1fdf"}, "final": True, **overrides,
     }
     return DeliveryReceipt(**fields)
 
@@ -116,11 +116,23 @@ def test_delivery_receipt_envelope_has_exactly_the_contract_attributes() -> None
     assert raw["partitionkey"] == "fcf3432fd1834ccdac807a7cfb2d1fdf"
     assert raw["data"] == {
         "provider": "nxcloud", "message_id": "fcf3432fd1834ccdac807a7cfb2d1fdf", "status": "delivered",
-        "status_code": "DELIVRD", "status_detail": None, "to": "+18184505018", "region": None,
+        "status_code": "DELIVRD", "status_detail": None, "final": True, "to": "+18184505018", "region": None,
         "from": "+12347200160", "occurred_at": "2021-02-07T06:54:00Z", "received_at": "2021-02-07T06:54:02Z",
         "segments": 1,
         "price": "0.0360", "raw": {"messageId": "fcf3432fd1834ccdac807a7cfb2d1fdf"},
     }
+
+
+def test_an_intermediate_receipt_says_it_is_not_final_and_an_old_reader_ignores_the_field() -> None:
+    record = envelope().to_record(receipt(status=Status.UNKNOWN, status_code="SENT", final=False))
+    data = value(record)["data"]
+    assert data["final"] is False
+    schema = load_schema(EventType.DELIVERY_RECEIPT)
+    assert "final" not in schema["required"] and schema["properties"]["final"] == {
+        "type": "boolean", "description": schema["properties"]["final"]["description"]}
+    assert not list(DATA_VALIDATORS[EventType.DELIVERY_RECEIPT].iter_errors(data))
+    assert not list(DATA_VALIDATORS[EventType.DELIVERY_RECEIPT].iter_errors({k: v for k, v in data.items()
+                                                                             if k != "final"}))  # a v1.0 record
 
 
 def test_inbound_message_without_provider_id_has_no_subject_and_is_keyed_by_sender() -> None:

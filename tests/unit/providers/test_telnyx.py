@@ -254,7 +254,7 @@ def test_the_t1_finalized_callback_gives_one_delivered_receipt(provider: TelnyxP
         provider="telnyx", message_id="40385f64-5717-4562-b3fc-2c963f66afa6", status=Status.DELIVERED,
         status_code="delivered", status_detail=None, to="+18665550001", region="US", from_=None,
         occurred_at=datetime(2019, 12, 9, 21, 32, 14, 148000, tzinfo=UTC), received_at=RECEIVED, segments=None,
-        price=None)
+        price=None, final=True)
     assert event.raw == orjson.loads(T1_BODY)["data"]
     assert_valid_record(ENVELOPE.to_record(event))
 
