@@ -31,7 +31,7 @@ from bridge.config import Settings
 from bridge.errors import UsageError
 from bridge.http.lifecycle import Lifecycle
 from bridge.kafka.publisher import KafkaPublisher, Publisher
-from bridge.metrics import SpoolMetrics
+from bridge.spool.metrics import SpoolMetrics
 from bridge.spool.publisher import SpoolingPublisher
 from bridge.spool.store import Spool
 from bridge.tracing import Tracing, configured

@@ -21,7 +21,7 @@ from bridge.errors import PublishError
 from bridge.kafka.causes import KafkaCause
 from bridge.kafka.envelope import KafkaRecord
 from bridge.kafka.publisher import Publisher
-from bridge.metrics import SpoolMetrics
+from bridge.spool.metrics import SpoolMetrics
 from bridge.spool.settings import COMMIT_RESERVE_SECONDS
 from bridge.spool.store import Spool, SpoolError, SpoolFullError
 

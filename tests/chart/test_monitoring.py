@@ -15,7 +15,8 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
 from bridge.events import EventType
-from bridge.metrics import BridgeMetrics, SpoolMetrics
+from bridge.metrics import BridgeMetrics
+from bridge.spool.metrics import SpoolMetrics
 from tests.chart.render import (
     CHART,
     DASHBOARD,

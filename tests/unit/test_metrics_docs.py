@@ -13,7 +13,8 @@ from bridge.cli.serve import DrainingServer
 from bridge.events import EventType
 from bridge.http.lifecycle import Lifecycle
 from bridge.http.replay_cache import ReplayCache
-from bridge.metrics import BridgeMetrics, SpoolMetrics
+from bridge.metrics import BridgeMetrics
+from bridge.spool.metrics import SpoolMetrics
 from tests.conftest import ROOT
 
 SUFFIX = {"counter": "_total", "info": "_info", "histogram": "", "gauge": ""}

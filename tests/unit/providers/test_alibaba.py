@@ -22,9 +22,9 @@ from bridge.errors import CallbackError, MalformedCallbackError, VerificationErr
 from bridge.events import DeliveryReceipt, InboundMessage, Status
 from bridge.http.app import create_app
 from bridge.http.lifecycle import Lifecycle
-from bridge.metrics import SpoolMetrics
 from bridge.providers.alibaba import MAX_REPORTS, AlibabaProvider, AlibabaSettings
 from bridge.providers.base import BadReport, RawCallback, Verified
+from bridge.spool.metrics import SpoolMetrics
 from bridge.spool.publisher import SpoolingPublisher
 from bridge.spool.store import Spool, SpoolSettings
 from tests.conftest import fixture_bytes

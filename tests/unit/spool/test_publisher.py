@@ -12,7 +12,7 @@ import pytest
 from prometheus_client import CollectorRegistry
 
 from bridge.errors import PublishError
-from bridge.metrics import SpoolMetrics
+from bridge.spool.metrics import SpoolMetrics
 from bridge.spool.publisher import SpoolingPublisher
 from bridge.spool.store import Spool, SpoolSettings
 from tests.fakes import FakePublisher
