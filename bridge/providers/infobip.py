@@ -50,14 +50,13 @@ from bridge.providers.common import (
     optional_text,
     text_field,
 )
+from bridge.providers.infobip_samples import dr_sample, dr_v2_sample, mo_sample
 from bridge.providers.replies import EMPTY_OK, text_refusal
-from bridge.providers.samples import time_text
 from bridge.providers.verification import UrlToken, basic_auth, check_basic_auth, check_url_token, with_url_token
 from bridge.redact import Secret
 
 KIND: Final = "infobip"
 MAX_REPORTS: Final = 100  # Infobip's default bucket size (`maxBucketSize` can change it)
-INFOBIP_TIME: Final = "%Y-%m-%dT%H:%M:%S.000+0000"  # `yyyy-MM-dd'T'HH:mm:ss.SSSZ`, as the docs' samples write it
 
 # providers-3.md §1.3: the names Infobip's pages show, each with the status its group and finality give.
 STATUSES: Final[Mapping[str, Status]] = {
@@ -115,44 +114,6 @@ def status_of(name: str, group_id: str | None, group_name: str | None) -> Status
     return Status.UNDELIVERED if group is not None else Status.UNKNOWN
 
 
-def _message_id(now: float) -> str:
-    return f"{int(now * 1000) % 10**18:018d}"
-
-
-def _dr_sample(now: float) -> bytes:
-    """The SDK's v3 delivery report (providers-3.md §1.1 Sample 2), its message id and times from `now`."""
-    return orjson.dumps({"results": [{
-        "bulkId": "BULK-ID-123-xyz",
-        "price": {"pricePerMessage": 0.01, "currency": "EUR"},
-        "status": {"groupId": 3, "groupName": "DELIVERED", "id": 5, "name": "DELIVERED_TO_HANDSET",
-                   "description": "Message delivered to handset"},
-        "error": {"groupId": 0, "groupName": "OK", "id": 0, "name": "NO_ERROR", "description": "No Error",
-                  "permanent": False},
-        "messageId": f"MESSAGE-ID-{_message_id(now)}", "to": "41793026727", "sender": "InfoSMS",
-        "sentAt": time_text(now - 5, INFOBIP_TIME), "doneAt": time_text(now, INFOBIP_TIME), "messageCount": 1,
-        "platform": {"entityId": "promotional-traffic-entity", "applicationId": "marketing-automation-application"},
-    }]})
-
-
-def _dr_v2_sample(now: float) -> bytes:
-    """The docs' v2 delivery report (§1.1 Sample 1, its first report), its message id and times from `now`."""
-    [v3] = orjson.loads(_dr_sample(now))["results"]
-    v2 = {k: v3[k] for k in ("bulkId", "messageId", "to", "sentAt", "doneAt")}
-    v2 |= {"smsCount": 1, "callbackData": "callbackData", "price": v3["price"], "status": v3["status"],
-           "error": {**v3["error"], "groupName": "Ok"}, **v3["platform"]}  # v2 writes "Ok"; platform is top level
-    return orjson.dumps({"results": [v2]})
-
-
-def _mo_sample(now: float) -> bytes:
-    """The SDK's MO_JSON_2 inbound message (§1.2), its message id and time from `now`."""
-    return orjson.dumps({"results": [{
-        "messageId": _message_id(now), "from": "385916242493", "to": "385921004026",
-        "text": "QUIZ Correct answer is Paris", "cleanText": "Correct answer is Paris", "keyword": "QUIZ",
-        "receivedAt": time_text(now, INFOBIP_TIME), "smsCount": 1,
-        "price": {"pricePerMessage": 0.00, "currency": "EUR"}, "callbackData": "callbackData",
-    }], "messageCount": 1, "pendingMessageCount": 0})
-
-
 class InfobipProvider(Provider[InfobipSettings, Verified]):
     """Infobip SMS delivery reports and inbound messages for one account."""
 
@@ -164,9 +125,9 @@ class InfobipProvider(Provider[InfobipSettings, Verified]):
     finality: ClassVar[Mapping[str, bool]] = finality(STATUSES, intermediate=(
         "PENDING_WAITING_DELIVERY", "PENDING_ENROUTE", "PENDING_ACCEPTED", "DELIVERED_TO_OPERATOR"))
     samples: ClassVar[Sequence[Sample]] = (
-        Sample("dr", EventType.DELIVERY_RECEIPT, "a delivery report push (the SDK's v3 sample)", _dr_sample),
-        Sample("dr-v2", EventType.DELIVERY_RECEIPT, "a delivery report push (the docs' v2 sample)", _dr_v2_sample),
-        Sample("mo", EventType.INBOUND_MESSAGE, "an inbound message push (MO_JSON_2, the SDK's sample)", _mo_sample),
+        Sample("dr", EventType.DELIVERY_RECEIPT, "a delivery report push (the SDK's v3 sample)", dr_sample),
+        Sample("dr-v2", EventType.DELIVERY_RECEIPT, "a delivery report push (the docs' v2 sample)", dr_v2_sample),
+        Sample("mo", EventType.INBOUND_MESSAGE, "an inbound message push (MO_JSON_2, the SDK's sample)", mo_sample),
     )
     dev_instance: ClassVar[dict[str, Any]] = {
         "source": "/sms/infobip/dev",
