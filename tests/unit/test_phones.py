@@ -69,3 +69,36 @@ def test_any_input_gives_the_number_as_given_or_a_valid_e164_with_a_region(
                                            and result.number[1:].isdigit() and result.number[1:].isascii())
     else:
         assert result.number.startswith("+") and result.number[1:].isdigit() and result.region in REGIONS
+
+
+def test_the_number_plan_answers_as_the_full_check_for_numbers_that_share_its_key() -> None:
+    """NumberPlan remembers validity and region by (country code, first 7 national digits, length): every
+    number of each region's example kinds with its later digits redrawn (so the remembered answer is what
+    is being judged), and numbers of any country code and length, answer exactly as libphonenumber does."""
+    import random
+
+    import phonenumbers as pn
+
+    from bridge.phones import NumberPlan, _checked
+
+    rng = random.Random(19)
+    examples: list[tuple[int, str]] = []
+    for region in sorted(pn.SUPPORTED_REGIONS):
+        for kind in (pn.PhoneNumberType.MOBILE, pn.PhoneNumberType.FIXED_LINE, pn.PhoneNumberType.TOLL_FREE):
+            example = pn.example_number_for_type(region, kind)
+            if example is not None and example.country_code is not None:
+                examples.append((example.country_code, str(example.national_number)))
+    numbers = []
+    for cc, nsn in examples:
+        keep = min(NumberPlan.PREFIX_DIGITS, len(nsn) - 1)
+        for _ in range(12):
+            numbers.append(f"+{cc}{nsn[:keep]}" + "".join(rng.choice("0123456789") for _ in nsn[keep:]))
+    codes = sorted(pn.COUNTRY_CODE_TO_REGION_CODE)
+    for _ in range(4000):
+        numbers.append(f"+{rng.choice(codes)}" + "".join(rng.choice("0123456789") for _ in range(rng.randint(4, 14))))
+    plan = NumberPlan()
+    answers = [plan.valid(n) for n in numbers]
+    expected = [_checked(n, None) for n in numbers]
+    wrong = [(n, a, e) for n, a, e in zip(numbers, answers, expected, strict=True) if a != e]
+    assert not wrong, wrong[:5]
+    assert sum(a is not None for a in answers) > len(examples) * 4  # most redrawn example numbers are valid
