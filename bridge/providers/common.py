@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime, tzinfo
@@ -123,6 +124,7 @@ def optional_text(record: dict[str, Any], name: str, *, where: str = "") -> str 
     return value
 
 
+@functools.lru_cache(maxsize=4096)  # a second's callbacks share their times; a datetime is immutable
 def local_time(text: str, zone: tzinfo, *, where: str) -> datetime:
     """`yyyy-MM-dd HH:mm:ss` in a provider's zone (or with its own offset) -> aware UTC."""
     try:
@@ -169,6 +171,7 @@ def count(value: str | None, *, where: str) -> int | None:
     return int(text)
 
 
+@functools.lru_cache(maxsize=4096)
 def iso_time(text: str, *, where: str) -> datetime:
     """An ISO 8601 time (`2022-08-30T08:16:08.930Z`, `2019-12-09T21:32:14.148+00:00`) -> aware UTC.
 
