@@ -21,9 +21,10 @@ REPLY_DEADLINE = 4.0
 def proxied_broker(tmp_path: Path) -> Iterator[tuple[EmbeddedBroker, FaultProxy]]:
     """A broker of its own that advertises a FaultProxy's address, with the bridge's topics."""
     port = free_port()
-    proxy = FaultProxy(port).start()
+    proxy = FaultProxy(port)
     broker = EmbeddedBroker(port=port, advertised=proxy.address, log_file=tmp_path / "broker.log")
     try:
+        proxy.start()
         broker.start().create_topics(TOPICS)
         yield broker, proxy
     finally:
