@@ -79,10 +79,11 @@ def cmd_asyncapi(args: argparse.Namespace) -> int:
 
 
 def cmd_tail(args: argparse.Namespace) -> int:
-    from bridge.cli.tail import tail
+    from bridge.cli.tail import tail_until_signalled
 
-    with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(tail(args.bootstrap, args.topic or list(DEFAULT_TOPICS), from_beginning=args.from_beginning))
+    topics = args.topic or list(DEFAULT_TOPICS)
+    with contextlib.suppress(KeyboardInterrupt):  # a Ctrl-C before the loop's own handler is in place
+        asyncio.run(tail_until_signalled(args.bootstrap, topics, from_beginning=args.from_beginning))
     return 0
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import signal
 import sys
 from collections.abc import Sequence
 from typing import Final, TextIO
@@ -122,7 +123,39 @@ async def _consume(consumer: AIOKafkaConsumer, stop: asyncio.Event, out: TextIO,
 
 
 async def _close(consumer: AIOKafkaConsumer) -> None:
-    # aiokafka's stop() re-raises the CancelledError of its own fetch task when the broker is gone.
+    # aiokafka's stop() re-raises the CancelledError of its own fetch task when the broker is gone,
+    # and its client's close() swallows a cancellation of ours that lands while it waits. Neither
+    # may hide our own cancellation (Ctrl-C): if this task is being cancelled, it still is after.
     with contextlib.suppress(KafkaError, OSError, RuntimeError, TimeoutError, asyncio.CancelledError):
         async with asyncio.timeout(5):
             await consumer.stop()
+    task = asyncio.current_task()
+    if task is not None and task.cancelling():
+        raise asyncio.CancelledError
+
+
+async def tail_until_signalled(bootstrap: str, topics: Sequence[str], *, from_beginning: bool = False) -> None:
+    """`tail` until SIGINT or SIGTERM, in whatever state it is: waiting for the broker, connecting,
+    consuming or closing. The signal sets the stop event (every loop checks it) and cancels the task
+    (every await ends at once), so neither a swallowed cancellation nor a slow await keeps it running."""
+    loop = asyncio.get_running_loop()
+    task = asyncio.current_task()
+    stop = asyncio.Event()
+
+    def on_signal() -> None:
+        if not stop.is_set():
+            stop.set()
+            if task is not None:
+                task.cancel()
+
+    signals = (signal.SIGINT, signal.SIGTERM)
+    for signum in signals:
+        loop.add_signal_handler(signum, on_signal)
+    try:
+        await tail(bootstrap, topics, from_beginning=from_beginning, stop=stop)
+    except asyncio.CancelledError:
+        if not stop.is_set():
+            raise
+    finally:
+        for signum in signals:
+            loop.remove_signal_handler(signum)

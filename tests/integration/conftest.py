@@ -21,9 +21,10 @@ REPLY_DEADLINE = 4.0
 def proxied_broker(tmp_path: Path) -> Iterator[tuple[EmbeddedBroker, FaultProxy]]:
     """A broker of its own that advertises a FaultProxy's address, with the bridge's topics."""
     port = free_port()
-    proxy = FaultProxy(port).start()
+    proxy = FaultProxy(port)
     broker = EmbeddedBroker(port=port, advertised=proxy.address, log_file=tmp_path / "broker.log")
     try:
+        proxy.start()
         broker.start().create_topics(TOPICS)
         yield broker, proxy
     finally:
@@ -32,8 +33,10 @@ def proxied_broker(tmp_path: Path) -> Iterator[tuple[EmbeddedBroker, FaultProxy]
 
 
 def proxied_config(proxy: FaultProxy, **server: Any) -> dict[str, Any]:
-    """A bridge configuration through the proxy, with short deadlines so that faults show fast."""
-    config = config_dict(proxy.address, reply_deadline_seconds=REPLY_DEADLINE, body_timeout_seconds=2, **server)
+    """A bridge configuration through the proxy, with short deadlines so that faults show fast
+    (`server` keys override them)."""
+    deadlines: dict[str, Any] = {"reply_deadline_seconds": REPLY_DEADLINE, "body_timeout_seconds": 2}
+    config = config_dict(proxy.address, **{**deadlines, **server})
     config["kafka"]["produce_timeout_seconds"] = PRODUCE_TIMEOUT
     return config
 

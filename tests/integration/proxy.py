@@ -36,7 +36,11 @@ class FaultProxy:
             [sys.executable, "-m", "tests.integration.proxy", str(self.port), str(self.target_port)],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
         )
-        self._expect_ok()
+        try:
+            self._expect_ok()
+        except BaseException:
+            self.stop()
+            raise
         return self
 
     def _expect_ok(self) -> None:

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
+import struct
 import subprocess
 import sys
+import threading
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -148,40 +152,114 @@ def test_dev_on_a_port_in_use_says_so_before_starting_anything() -> None:
         one_clear_line(cli("dev", "--port", str(port)), 2, f"port {port} is in use")
 
 
-def test_tail_waits_for_the_broker_says_when_it_is_gone_and_back_and_does_not_flood(tmp_path: Path) -> None:
-    port = free_port()
-    out = tmp_path / "tail.out"
+@contextlib.contextmanager
+def tail_process(port: int, out: Path) -> Iterator[subprocess.Popen[bytes]]:
+    """`sms-bridge tail` against 127.0.0.1:<port>, printing to `out`; killed and reaped whatever happens."""
     with open(out, "wb") as sink:
         tail = subprocess.Popen([sys.executable, "-m", "bridge", "tail", "--bootstrap", f"127.0.0.1:{port}"],
                                 stdout=sink, stderr=subprocess.STDOUT, cwd=ROOT,
                                 env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    try:
+        yield tail
+    finally:
+        if tail.poll() is None:
+            tail.kill()
+        tail.wait()
+
+
+def interrupted(tail: subprocess.Popen[bytes], out: Path) -> int:
+    """Ctrl-C: the exit code. The deadline is generous (a loaded machine); a `tail` that ignores
+    the signal fails here, and tail_process kills it."""
+    tail.send_signal(signal.SIGINT)
+    try:
+        return tail.wait(timeout=60)
+    except subprocess.TimeoutExpired:
+        raise AssertionError(f"tail ignored SIGINT for 60 s:\n{out.read_text()}") from None
+
+
+@contextlib.contextmanager
+def refusing_listener(port: int) -> Iterator[list[int]]:
+    """Something on the port that accepts a connection and resets it at once, as a broker that is
+    not there yet: the list counts the connection attempts."""
+    attempts: list[int] = []
+    listener = socket.socket()
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    listener.bind(("127.0.0.1", port))
+    listener.listen()
+    listener.settimeout(0.2)
+    done = threading.Event()
+
+    def accept() -> None:
+        while not done.is_set():
+            try:
+                connection, _ = listener.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            attempts.append(1)
+            connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))  # RST, no TIME_WAIT
+            connection.close()
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    try:
+        yield attempts
+    finally:
+        done.set()
+        thread.join()
+        listener.close()
+
+
+def test_tail_waits_for_the_broker_says_when_it_is_gone_and_back_and_does_not_flood(tmp_path: Path) -> None:
+    port = free_port()
+    out = tmp_path / "tail.out"
     broker = EmbeddedBroker(port=port)
     try:
-        time.sleep(3)
-        text = out.read_text()
-        assert "is not reachable; retrying" in text and len(text.splitlines()) <= 2, text  # no flood, backing off
-        broker.start()
-        broker.create_topics(["sms.delivery-receipts", "sms.inbound-messages", "sms.bridge.dead-letter"])
-        wait_for_text(out, "waiting for records on sms.delivery-receipts")
-        broker.kill()
-        wait_for_text(out, "lost the broker")
-        broker.start()
-        wait_for_text(out, "is back")
-        lines = out.read_text().splitlines()
-        assert len(lines) <= 8 and "Traceback" not in "\n".join(lines), lines
+        with tail_process(port, out) as tail:
+            with refusing_listener(port) as attempts:
+                wait_for_text(out, "is not reachable; retrying")
+                wait_until(lambda: len(attempts) >= 4, "tail retried 4 times", out)
+                text = out.read_text()
+                # retrying, backing off, and saying so once, not once per attempt
+                assert text.count("is not reachable") == 1 and len(text.splitlines()) == 1, text
+            broker.start()
+            broker.create_topics(["sms.delivery-receipts", "sms.inbound-messages", "sms.bridge.dead-letter"])
+            wait_for_text(out, "waiting for records on sms.delivery-receipts")
+            broker.kill()
+            wait_for_text(out, "lost the broker")
+            broker.start()
+            wait_for_text(out, "is back")
+            assert interrupted(tail, out) == 0
+            lines = out.read_text().splitlines()
+            assert len(lines) <= 8 and "Traceback" not in "\n".join(lines), lines
     finally:
-        tail.send_signal(signal.SIGINT)
-        assert tail.wait(timeout=20) == 0
         broker.stop()
 
 
-def wait_for_text(path: Path, text: str, timeout: float = 30) -> None:
+@pytest.mark.parametrize("moment", ["waiting", "retrying"])
+def test_tail_exits_on_sigint_while_it_waits_for_the_broker(tmp_path: Path, moment: str) -> None:
+    """Ctrl-C while no broker is there: at the first failed attempt, or later, mid back-off or mid attempt."""
+    port = free_port()
+    out = tmp_path / "tail.out"
+    with tail_process(port, out) as tail, refusing_listener(port) as attempts:
+        wait_for_text(out, "is not reachable; retrying")
+        if moment == "retrying":
+            wait_until(lambda: len(attempts) >= 3, "tail retried 3 times", out)
+        assert interrupted(tail, out) == 0
+        assert "Traceback" not in out.read_text()
+
+
+def wait_until(condition: Callable[[], bool], what: str, out: Path, timeout: float = 60) -> None:
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if text in path.read_text():
-            return
-        time.sleep(0.2)
-    raise AssertionError(f"{text!r} not printed within {timeout} s:\n{path.read_text()}")
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"not so within {timeout} s: {what}\n{out.read_text()}")
+        time.sleep(0.1)
+
+
+def wait_for_text(path: Path, text: str, timeout: float = 60) -> None:
+    wait_until(lambda: text in path.read_text(), f"{text!r} printed", path, timeout)
 
 
 def test_tail_renders_colour_and_indented_json_only_for_a_terminal() -> None:

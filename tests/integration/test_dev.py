@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shlex
@@ -23,7 +24,30 @@ from tests.conftest import ROOT
 pytestmark = pytest.mark.integration
 
 
-def wait_for(path: Path, pattern: str, timeout: float = 30.0) -> re.Match[str]:
+def start_dev(argv: list[str], out: Path) -> subprocess.Popen[bytes]:
+    """`sms-bridge dev` in a session of its own, so that stop_dev can kill its broker with it."""
+    with open(out, "wb") as sink:
+        return subprocess.Popen([sys.executable, "-m", "bridge", "dev", *argv], stdout=sink, stderr=subprocess.STDOUT,
+                                cwd=ROOT, env={**os.environ, "PYTHONUNBUFFERED": "1"}, start_new_session=True)
+
+
+def stop_dev(dev: subprocess.Popen[bytes]) -> None:
+    """Whatever happened: kill what is left of dev's process group (dev, its broker) and reap dev."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(dev.pid, signal.SIGKILL)
+    dev.wait()
+
+
+def interrupted(dev: subprocess.Popen[bytes], out: Path) -> int:
+    """Ctrl-C: the exit code, with a generous deadline for a loaded machine."""
+    dev.send_signal(signal.SIGINT)
+    try:
+        return dev.wait(timeout=60)
+    except subprocess.TimeoutExpired:
+        raise AssertionError(f"dev ignored SIGINT for 60 s:\n{out.read_text()[-3000:]}") from None
+
+
+def wait_for(path: Path, pattern: str, timeout: float = 60.0) -> re.Match[str]:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         match = re.search(pattern, path.read_text("utf-8", "replace"))
@@ -36,9 +60,7 @@ def wait_for(path: Path, pattern: str, timeout: float = 30.0) -> re.Match[str]:
 def test_dev_prints_its_banner_when_ready_and_every_printed_command_works_and_ctrl_c_stops_it(tmp_path: Path) -> None:
     port = free_port()
     out = tmp_path / "dev.out"
-    with open(out, "wb") as sink:
-        dev = subprocess.Popen([sys.executable, "-m", "bridge", "dev", "--port", str(port)], stdout=sink,
-                               stderr=subprocess.STDOUT, cwd=ROOT, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    dev = start_dev(["--port", str(port)], out)
     try:
         broker = wait_for(out, r"broker on (127\.0\.0\.1:\d+)").group(1)
         wait_for(out, r"Ctrl-C stops")
@@ -71,8 +93,7 @@ def test_dev_prints_its_banner_when_ready_and_every_printed_command_works_and_ct
             wait_for(out, rf"\[{re.escape(topic)}\] sms\.{event_type}")
         assert "Traceback" not in printed
 
-        dev.send_signal(signal.SIGINT)
-        assert dev.wait(timeout=20) == 0
+        assert interrupted(dev, out) == 0
         assert "stopped the bridge and the broker" in out.read_text()
         host, broker_port = broker.split(":")
         with pytest.raises(httpx.ConnectError):
@@ -80,9 +101,7 @@ def test_dev_prints_its_banner_when_ready_and_every_printed_command_works_and_ct
         with pytest.raises(OSError), socket.create_connection((host, int(broker_port)), timeout=2):
             pass
     finally:
-        if dev.poll() is None:
-            dev.kill()
-            dev.wait()
+        stop_dev(dev)
 
 
 def test_dev_with_8080_taken_names_the_port_it_took_and_serves_there(tmp_path: Path) -> None:
@@ -93,16 +112,14 @@ def test_dev_with_8080_taken_names_the_port_it_took_and_serves_there(tmp_path: P
     except OSError:  # something else holds 8080: the situation under test already
         holder.close()
     out = tmp_path / "dev.out"
-    with open(out, "wb") as sink:
-        dev = subprocess.Popen([sys.executable, "-m", "bridge", "dev"], stdout=sink, stderr=subprocess.STDOUT, cwd=ROOT,
-                               env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    dev = start_dev([], out)
     try:
         port = int(wait_for(out, r"\(port 8080 is in use, so it took (\d+)\)").group(1))
         wait_for(out, r"Ctrl-C stops")
         assert port != 8080 and httpx.get(f"http://127.0.0.1:{port}/readyz").status_code == 200
         assert f"--url http://127.0.0.1:{port}" in out.read_text()  # the printed commands use it
+        assert interrupted(dev, out) == 0
     finally:
-        dev.send_signal(signal.SIGINT)
-        assert dev.wait(timeout=30) == 0
+        stop_dev(dev)
         holder.close()
     assert "Traceback" not in out.read_text()
