@@ -22,10 +22,7 @@ from bridge.providers.base import (
     FORM,
     BodyKind,
     InstanceSettings,
-    Outgoing,
     Parsed,
-    Provider,
-    RawCallback,
     Reply,
     Sample,
     Verified,
@@ -42,7 +39,8 @@ from bridge.providers.common import (
 )
 from bridge.providers.replies import EMPTY_OK, text_refusal
 from bridge.providers.samples import time_text
-from bridge.providers.verification import UrlToken, check_url_token, with_url_token
+from bridge.providers.schemes import SchemeProvider, UrlTokenScheme
+from bridge.providers.verification import UrlToken
 
 KIND: Final = "africastalking"
 
@@ -86,7 +84,7 @@ def _incoming_sample(now: float) -> bytes:
                       ("networkCode", "63902")]).encode("ascii")
 
 
-class AfricasTalkingProvider(Provider[AfricasTalkingSettings, Verified]):
+class AfricasTalkingProvider(SchemeProvider[AfricasTalkingSettings]):
     """Africa's Talking SMS delivery reports and incoming messages for one application."""
 
     kind: ClassVar[str] = KIND
@@ -108,15 +106,8 @@ class AfricasTalkingProvider(Provider[AfricasTalkingSettings, Verified]):
 
     def __init__(self, settings: AfricasTalkingSettings, clock: Clock) -> None:
         self.settings = settings
-        self._token = settings.url_token.reveal().encode("utf-8")
+        self.scheme = UrlTokenScheme(settings.url_token)
         self._zone = ZoneInfo(settings.timezone)
-
-    def verify(self, callback: RawCallback) -> Verified:
-        check_url_token(callback.url_token, self._token)
-        return Verified(callback)
-
-    def restore(self, callback: RawCallback) -> Verified:
-        return Verified(callback)
 
     def parse(self, verified: Verified) -> Parsed:
         record = form_record(query_or_form(verified.raw), _READ)
@@ -187,6 +178,3 @@ class AfricasTalkingProvider(Provider[AfricasTalkingSettings, Verified]):
     def rejected(self, error: CallbackError) -> Reply:
         return text_refusal(error)
 
-    def sign(self, url: str, body: bytes, sample: str, now: float) -> Outgoing:
-        """Africa's Talking signs nothing: the instance's token goes in the URL's last path segment."""
-        return Outgoing("POST", with_url_token(url, self.settings.url_token.reveal()), {"content-type": FORM}, body)
