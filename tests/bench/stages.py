@@ -495,7 +495,7 @@ async def session(options: argparse.Namespace) -> dict[str, Any]:
     try:
         broker.create_topics(TOPICS)
         settings = bench_settings(broker.bootstrap)
-        plain, _ = build_app(settings)
+        plain, _ = build_app(settings, encoding_tracing() if options.otel else None)
         keep = Patches()
         install_background(keep)
         instrumented, _ = build_app(settings)
@@ -629,6 +629,25 @@ def table(result: dict[str, Any], http_outside: float) -> str:
     return "\n".join(out)
 
 
+def encoding_tracing() -> Any:
+    """The bridge's tracing as `serve` starts it (batched off the event loop), its spans encoded as OTLP/HTTP
+    would send them (protobuf) and then dropped: what tracing costs the process, short of the socket."""
+    from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
+
+    from bridge.tracing import Tracing
+
+    class EncodingExporter(SpanExporter):
+        def export(self, spans: Any) -> SpanExportResult:
+            encode_spans(spans).SerializeToString()
+            return SpanExportResult.SUCCESS
+
+    provider = TracerProvider()
+    provider.add_span_processor(BatchSpanProcessor(EncodingExporter()))
+    return Tracing(provider)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--repeats", type=int, default=5)
@@ -637,6 +656,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--http-us", type=float, default=DEFAULT_HTTP_OUTSIDE_US)
     parser.add_argument("--json", type=Path, help="write every measurement here")
     parser.add_argument("--no-uvloop", action="store_true")
+    parser.add_argument("--otel", action="store_true",
+                        help="the plain bridge with tracing on (spans encoded as OTLP, then dropped): its 'whole' "
+                             "against a run without shows what tracing costs")
     parser.add_argument("--clock", choices=("thread", "perf"), default="perf",
                         help="stage clock: perf_counter (~0.1 µs a reading; intervals over 1 ms are taken as "
                              "preempted and estimated from the stage's other entries) or thread CPU time "
