@@ -100,7 +100,9 @@ def test_in_flight_and_publish_failures_move_when_kafka_stalls(proxied_broker, b
     assert total(after, "sms_bridge_callbacks_total", outcome="failed") == 1
     # the failed publish is timed too, up to the produce timeout, with its outcome
     assert total(after, "sms_bridge_publish_duration_seconds_count", outcome="failed") == 1
-    assert total(after, "sms_bridge_publish_duration_seconds_sum", outcome="failed") >= STALLED_PRODUCE_TIMEOUT
+    # (10 ms of slack: once, under load, the sum was 9.99987 s: the produce deadline is a loop timer
+    # set inside the publish, the duration a perf_counter around it, and they need not agree to the us)
+    assert total(after, "sms_bridge_publish_duration_seconds_sum", outcome="failed") >= STALLED_PRODUCE_TIMEOUT - 0.01
     assert total(after, "sms_bridge_callbacks_in_flight") == 0
 
 
