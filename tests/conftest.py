@@ -144,7 +144,7 @@ class BridgeProcess:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def start(self, wait_ready: bool = True, timeout: float = 20.0) -> BridgeProcess:
+    def start(self, wait_ready: bool = True, timeout: float = 60.0) -> BridgeProcess:
         with open(self.log_path, "ab") as log:
             self.process = subprocess.Popen(
                 [sys.executable, "-m", "bridge", "serve", "--config", str(self.config_path)],

@@ -23,7 +23,7 @@ async def read(
     bootstrap: str,
     topics: list[str],
     until: Callable[[list[Record]], bool],
-    timeout: float = 15.0,  # noqa: ASYNC109 (a plain deadline for the read loop, as read_sync's)
+    timeout: float = 60.0,  # noqa: ASYNC109 (a plain deadline for the read loop, as read_sync's)
 ) -> list[Record]:
     """Consume `topics` from the beginning until `until(records)` is true or `timeout` passes."""
     consumer = AIOKafkaConsumer(
@@ -50,6 +50,6 @@ async def read(
 
 
 def read_sync(
-    bootstrap: str, topics: list[str], until: Callable[[list[Record]], bool], timeout: float = 15.0
+    bootstrap: str, topics: list[str], until: Callable[[list[Record]], bool], timeout: float = 60.0
 ) -> list[Record]:
     return asyncio.run(read(bootstrap, topics, until, timeout))

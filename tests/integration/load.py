@@ -12,6 +12,7 @@ import asyncio
 import time
 import uuid
 from collections import Counter, defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 
@@ -76,25 +77,40 @@ async def _deliver(client: httpx.AsyncClient, url: str, body: bytes, tally: Tall
     return False
 
 
-async def provider(bridge_url: str, tally: Tally, stop_at: float, pause: float) -> None:
+GIVE_UP_SECONDS = 180.0  # a run stops here whatever happens; the test then fails on what it asserts
+
+
+async def provider(bridge_url: str, tally: Tally, more: Callable[[], bool], give_up_at: float, pause: float) -> None:
+    """Sends messages (two receipts each) while `more()` holds; retries each until success or `give_up_at`."""
     url = tencent_url(bridge_url)
-    async with httpx.AsyncClient(timeout=15) as client:
-        while time.monotonic() < stop_at:
+    async with httpx.AsyncClient(timeout=60) as client:
+        while more() and time.monotonic() < give_up_at:
             message_id = uuid.uuid4().hex
             for receipt in (FIRST, SECOND):
-                if not await _deliver(client, url, tencent_body(message_id, receipt), tally, stop_at + 30):
+                if not await _deliver(client, url, tencent_body(message_id, receipt), tally, give_up_at):
                     break
                 tally.acknowledged.append((message_id, receipt[1]))
                 tally.acknowledged_at.append(time.monotonic())
                 await asyncio.sleep(pause)
 
 
-async def run(bridge_url: str, seconds: float, workers: int, pause: float) -> Tally:
-    """`workers` providers for `seconds`; each pauses `pause` s after every acknowledged callback."""
-    tally = Tally()
-    stop_at = time.monotonic() + seconds
-    await asyncio.gather(*(provider(bridge_url, tally, stop_at, pause) for _ in range(workers)))
+async def run(
+    bridge_url: str, until: Callable[[Tally], bool], workers: int, pause: float,
+    give_up: float = GIVE_UP_SECONDS, tally: Tally | None = None,
+) -> Tally:
+    """`workers` providers until `until(tally)` holds (checked before each new message), or `give_up`
+    seconds; each pauses `pause` s after every acknowledged callback. A count of callbacks, not a
+    time window: a loaded machine makes the run longer, not smaller."""
+    tally = tally if tally is not None else Tally()
+    give_up_at = time.monotonic() + give_up
+    await asyncio.gather(*(provider(bridge_url, tally, lambda: not until(tally), give_up_at, pause)
+                           for _ in range(workers)))
     return tally
+
+
+def acknowledged(count: int) -> Callable[[Tally], bool]:
+    """A run's `until`: `count` callbacks were acknowledged."""
+    return lambda tally: len(tally.acknowledged) >= count
 
 
 @dataclass

@@ -52,13 +52,13 @@ def source_of(headers: tuple[tuple[str, bytes], ...] | list[tuple[str, bytes]]) 
 
 
 def read_with_librdkafka(bootstrap: str, topics: list[str], count: int, wanted: set[str],
-                         timeout: float = 20.0) -> list[Record]:
+                         timeout: float = 60.0) -> list[Record]:
     """Every record of `topics` from the beginning, by librdkafka (assigned partitions: no consumer group needed),
     until `count` of them carry a wanted `ce_source`."""
     consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"binary-{uuid.uuid4().hex[:8]}",
                          "enable.auto.commit": False, "auto.offset.reset": "earliest"})
     try:
-        metadata = consumer.list_topics(timeout=10)
+        metadata = consumer.list_topics(timeout=30)
         consumer.assign([TopicPartition(topic, partition, OFFSET_BEGINNING)
                          for topic in topics for partition in metadata.topics[topic].partitions])
         records: list[Record] = []

@@ -268,7 +268,7 @@ def test_every_callback_answered_success_under_concurrency_is_on_kafka(broker, b
     acknowledged = {m for m, status in results if status == 200}
     assert len(acknowledged) == 200
     keys = {m.encode() for m in acknowledged}
-    records = read_sync(broker.bootstrap, [DR], lambda rs: keys <= {r.key for r in rs}, timeout=30)
+    records = read_sync(broker.bootstrap, [DR], lambda rs: keys <= {r.key for r in rs}, timeout=90)
     assert keys <= {r.key for r in records}
 
 
@@ -285,15 +285,15 @@ def test_a_failed_broker_gets_the_failure_reply_and_recovery_is_automatic(tmp_pa
 
         own.kill()
         failed = httpx.post(tencent_url(bridge), content=fixture_bytes("tencent", "status.json"),
-                            headers={"content-type": "application/json"}, timeout=20)
+                            headers={"content-type": "application/json"}, timeout=60)
         assert failed.status_code == 503
         assert failed.json()["result"] != 0
         assert failed.headers["retry-after"]
         nx = post_nx(bridge, "dr", nx_body("dr", uuid.uuid4().hex))
         assert (nx.status_code, nx.text) == (503, "error")
 
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline and httpx.get(bridge.url + "/readyz").status_code == 200:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and httpx.get(bridge.url + "/readyz", timeout=30).status_code == 200:
             time.sleep(0.2)
         assert httpx.get(bridge.url + "/readyz").status_code == 503
         assert httpx.get(bridge.url + "/livez").status_code == 200
@@ -302,7 +302,7 @@ def test_a_failed_broker_gets_the_failure_reply_and_recovery_is_automatic(tmp_pa
         own.create_topics([DR, MO, DLQ])
         retried = uuid.uuid4().hex
         body = nx_body("dr", retried)
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + 90  # the producer reconnects with a backoff: generous on a loaded machine
         status = 0
         while time.monotonic() < deadline and status != 200:
             status = post_nx(bridge, "dr", body).status_code

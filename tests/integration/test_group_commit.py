@@ -37,7 +37,7 @@ async def test_concurrent_publishes_are_acknowledged_partitioned_by_key_and_kept
     finally:
         await publisher.stop()
 
-    records = await read(broker.bootstrap, [topic], lambda rs: len(rs) >= 120, timeout=30)
+    records = await read(broker.bootstrap, [topic], lambda rs: len(rs) >= 120, timeout=90)
     assert len(records) == 120
     by_key: dict[str, list[str]] = defaultdict(list)
     for r in records:

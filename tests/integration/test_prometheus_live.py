@@ -34,7 +34,7 @@ from tests.integration.test_end_to_end import nx_body, post_nx, tencent_url
 pytestmark = pytest.mark.integration
 
 POD = "sms-sms-bridge-0"
-START_TIMEOUT_SECONDS = 30.0
+START_TIMEOUT_SECONDS = 60.0
 WAIT_TIMEOUT_SECONDS = 60.0
 # What Grafana would put in: all providers and accounts, this release, short windows for a young TSDB.
 VARIABLES = {

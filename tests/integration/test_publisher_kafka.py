@@ -20,7 +20,7 @@ from tests.unit.spool.test_store import record
 pytestmark = [pytest.mark.integration, pytest.mark.anyio]
 
 
-async def until(condition: Callable[[], bool], within: float = 20.0) -> None:
+async def until(condition: Callable[[], bool], within: float = 90.0) -> None:
     deadline = time.monotonic() + within
     while not condition():
         if time.monotonic() > deadline:

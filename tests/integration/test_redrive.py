@@ -71,7 +71,7 @@ def test_redrive_brings_dead_letters_back_after_a_config_fix_with_their_determin
     assert applied.returncode == 0 and "published 3 event(s)" in applied.stdout, applied.stdout + applied.stderr
 
     wanted = {f"{run}-{s}" for s in "abcd"}
-    records = read_sync(broker.bootstrap, [DR], lambda rs: wanted <= {(r.key or b"").decode() for r in rs}, 30)
+    records = read_sync(broker.bootstrap, [DR], lambda rs: wanted <= {(r.key or b"").decode() for r in rs}, 90)
     ours = {(r.key or b"").decode(): r for r in records if (r.key or b"").decode() in wanted}
     assert set(ours) == wanted and len([r for r in records if (r.key or b"").decode() in wanted]) == 4
 

@@ -23,6 +23,7 @@ from tests.integration.proxy import FaultProxy
 pytestmark = pytest.mark.integration
 
 Proxied = tuple[EmbeddedBroker, FaultProxy]
+SPOOLED = 200  # callbacks acknowledged (into the spool) while Kafka is cut off: a count, not a time window
 
 
 def spooled_config(proxy: FaultProxy, spool: Path, **limits: Any) -> dict[str, Any]:
@@ -33,7 +34,7 @@ def spooled_config(proxy: FaultProxy, spool: Path, **limits: Any) -> dict[str, A
 
 def sample(bridge: BridgeProcess, name: str, **labels: str) -> float:
     """The sum of a metric's samples whose labels include `labels`, from a live scrape."""
-    text = httpx.get(bridge.url + "/metrics", timeout=5).text
+    text = httpx.get(bridge.url + "/metrics", timeout=30).text
     values = [
         metric.value
         for family in text_string_to_metric_families(text)
@@ -45,7 +46,8 @@ def sample(bridge: BridgeProcess, name: str, **labels: str) -> float:
     return float(sum(values))
 
 
-def wait_for(condition: Callable[[], bool], within: float = 30.0) -> None:
+def wait_for(condition: Callable[[], bool], within: float = 90.0) -> None:
+    """Poll `condition` until it holds; the deadline is generous (a loaded machine is slow, not wrong)."""
     deadline = time.monotonic() + within
     while not condition():
         if time.monotonic() > deadline:
@@ -55,11 +57,11 @@ def wait_for(condition: Callable[[], bool], within: float = 30.0) -> None:
 
 def post(bridge: BridgeProcess, message_id: str | None = None) -> httpx.Response:
     body = load.tencent_body(message_id or uuid.uuid4().hex, load.SECOND)
-    return httpx.post(load.tencent_url(bridge.url), content=body, timeout=15)
+    return httpx.post(load.tencent_url(bridge.url), content=body, timeout=60)
 
 
 def ready(bridge: BridgeProcess) -> bool:
-    return httpx.get(bridge.url + "/readyz", timeout=5).status_code == 200
+    return httpx.get(bridge.url + "/readyz", timeout=30).status_code == 200
 
 
 def test_while_kafka_is_cut_off_a_spooling_bridge_answers_success_stays_ready_and_delivers_later(
@@ -69,16 +71,16 @@ def test_while_kafka_is_cut_off_a_spooling_bridge_answers_success_stays_ready_an
     bridge = bridge_process(spooled_config(proxy, tmp_path / "spool.db"))
     proxy.cut()
     wait_for(lambda: sample(bridge, "sms_bridge_kafka_connected") == 0)
-    tally = asyncio.run(load.run(bridge.url, seconds=3, workers=4, pause=0.01))
+    tally = asyncio.run(load.run(bridge.url, load.acknowledged(SPOOLED), workers=4, pause=0.01))
     assert ready(bridge)
     assert sample(bridge, "sms_bridge_spool_records") == len(tally.acknowledged)
     proxy.restore()
     wait_for(lambda: sample(bridge, "sms_bridge_spool_records") == 0)
     found = load.read_back(proxy.address, tally)
-    print(found.line("kafka cut off for 3 s, spool on", tally))
+    print(found.line(f"kafka cut off for {SPOOLED} callbacks, spool on", tally))
     assert (tally.failure_replies, tally.transport_errors, dict(tally.other_statuses)) == (0, 0, {})
     assert found.lost == 0 and found.ids_differing == 0 and found.out_of_order == 0
-    assert len(tally.acknowledged) > 50
+    assert len(tally.acknowledged) >= SPOOLED
     assert sample(bridge, "sms_bridge_spool_drained_records_total") == len(tally.acknowledged)
 
 
