@@ -38,7 +38,6 @@ from bridge.providers.aws_sns_events import (
     inbound_sample,
     receipt,
     receipt_sample,
-    sample_uuid,
 )
 from bridge.providers.aws_sns_signature import (
     certificate_file_name,
@@ -46,11 +45,10 @@ from bridge.providers.aws_sns_signature import (
     check_pins,
     check_subscribe_url,
     check_topic_arn,
-    pinned_url,
     private_key,
     public_key_of,
     same_public_key,
-    signature,
+    signed_envelope,
     topic,
     verify_signature,
 )
@@ -306,21 +304,7 @@ class AwsSnsProvider(Provider[AwsSnsSettings, SnsVerified]):
         if self._signer is None:
             raise UsageError(f"aws_sns instance '{self.settings.name}' has no signing_private_key: only AWS can "
                              "sign SNS messages; set one (with its pinned certificate) on a development instance")
-        try:
-            envelope = orjson.loads(body)
-        except orjson.JSONDecodeError:
-            envelope = None
-        if not isinstance(envelope, dict):
-            raise UsageError("an aws_sns body must be an SNS JSON envelope (Type, MessageId, Message, Timestamp)")
-        arn = envelope.setdefault("TopicArn", self.settings.topics[0])
-        region = self._topics.get(arn) or topic(self.settings.topics[0])
-        envelope.setdefault("SignatureVersion", "2")
-        envelope["SigningCertURL"] = pinned_url(self._signer, self._pinned, region)
-        if envelope.get("Type") == NOTIFICATION:
-            envelope.setdefault("UnsubscribeURL", f"https://{region.sns_host}/?Action=Unsubscribe"
-                                                  f"&SubscriptionArn={arn}:{sample_uuid('subscription', 0.0)}")
-        envelope.pop("Signature", None)
-        envelope["Signature"] = signature(self._signer, envelope)
+        envelope, arn = signed_envelope(body, self.settings.topics[0], self._topics, self._signer, self._pinned)
         headers = {"content-type": "text/plain; charset=UTF-8", MESSAGE_TYPE: str(envelope.get("Type", "")),
                    MESSAGE_ID: str(envelope.get("MessageId", "")), TOPIC_ARN: str(arn),
                    "user-agent": "Amazon Simple Notification Service Agent"}

@@ -24,7 +24,10 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final
 from urllib.parse import urlsplit
 
+import orjson
+
 from bridge.errors import UsageError, VerificationError
+from bridge.providers.aws_sns_events import NOTIFICATION, sample_uuid
 from bridge.redact import Secret
 
 if TYPE_CHECKING:
@@ -219,3 +222,28 @@ def pinned_url(signer: RSAPrivateKey, pinned: Mapping[str, RSAPublicKey], region
         if same_public_key(public, key):
             return name if "/" in name else f"https://{region.sns_host}/{name}"
     raise UsageError("signing_private_key belongs to none of the pinned certificates")  # settings prevent it
+
+
+def signed_envelope(
+    body: bytes, first_topic: str, topics: Mapping[str, Topic], signer: RSAPrivateKey,
+    pinned: Mapping[str, RSAPublicKey],
+) -> tuple[dict[str, Any], str]:
+    """A development instance's SNS envelope as SNS would post it: `body` (an envelope without topic or
+    signature) completed with its topic (else `first_topic`), the pinned certificate's URL and an unsubscribe
+    URL, then signed (SignatureVersion 2 unless given). UsageError when `body` is no JSON envelope."""
+    try:
+        envelope = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        envelope = None
+    if not isinstance(envelope, dict):
+        raise UsageError("an aws_sns body must be an SNS JSON envelope (Type, MessageId, Message, Timestamp)")
+    arn = envelope.setdefault("TopicArn", first_topic)
+    region = topics.get(arn) or topic(first_topic)
+    envelope.setdefault("SignatureVersion", "2")
+    envelope["SigningCertURL"] = pinned_url(signer, pinned, region)
+    if envelope.get("Type") == NOTIFICATION:
+        envelope.setdefault("UnsubscribeURL", f"https://{region.sns_host}/?Action=Unsubscribe"
+                                              f"&SubscriptionArn={arn}:{sample_uuid('subscription', 0.0)}")
+    envelope.pop("Signature", None)
+    envelope["Signature"] = signature(signer, envelope)
+    return envelope, str(arn)
