@@ -6,6 +6,7 @@ import functools
 import re
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime, tzinfo
+from decimal import Decimal
 from typing import Any, Final
 from urllib.parse import parse_qsl
 
@@ -132,6 +133,15 @@ def local_time(text: str, zone: tzinfo, *, where: str) -> datetime:
     except ValueError as exc:
         raise MalformedCallbackError("invalid_field", f"{where}: must be a time 'yyyy-MM-dd HH:mm:ss'") from exc
     return _as_utc(parsed, zone, where)
+
+
+def json_decimal(document: dict[str, Any], name: str, *, where: str = "") -> str | None:
+    """A price field written as a JSON number or a string, as a plain decimal string (decimal_text), never a
+    float: a float keeps what was written (repr; JSON has no inf or nan) without an exponent ("f": 1e-05)."""
+    value = document.get(name)
+    if isinstance(value, float):
+        return decimal_text(format(Decimal(repr(value)), "f"), where=f"{where}{name}")
+    return decimal_text(optional_text(document, name, where=where), where=f"{where}{name}")
 
 
 def unix_time(value: Any, *, where: str) -> datetime:

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from datetime import datetime
-from decimal import Decimal, InvalidOperation
 from typing import Annotated, Any, ClassVar, Final, Literal
 
 import orjson
@@ -42,10 +41,10 @@ from bridge.providers.base import (
 )
 from bridge.providers.common import (
     count,
-    decimal_text,
     finality,
     identifier,
     iso_time,
+    json_decimal,
     load_json,
     optional_text,
     text_field,
@@ -286,12 +285,4 @@ def _price(report: dict[str, Any], where: str) -> str | None:
         return None
     if not isinstance(price, dict):
         raise MalformedCallbackError("invalid_field", f"{where}price: must be an object")
-    value = price.get("pricePerMessage")
-    field = f"{where}price.pricePerMessage"
-    if isinstance(value, float):
-        try:
-            value = format(Decimal(repr(value)), "f")
-        except (InvalidOperation, ValueError) as exc:
-            raise MalformedCallbackError("invalid_field", f"{field}: must be a plain decimal number") from exc
-        return decimal_text(value, where=field)
-    return decimal_text(optional_text(price, "pricePerMessage", where=f"{where}price."), where=field)
+    return json_decimal(price, "pricePerMessage", where=f"{where}price.")

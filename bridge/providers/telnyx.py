@@ -16,7 +16,6 @@ import hashlib
 import uuid
 from collections.abc import Mapping, Sequence
 from datetime import datetime
-from decimal import Decimal
 from typing import Annotated, Any, ClassVar, Final, Literal
 
 import orjson
@@ -39,10 +38,10 @@ from bridge.providers.base import (
 )
 from bridge.providers.common import (
     count,
-    decimal_text,
     finality,
     identifier,
     iso_time,
+    json_decimal,
     load_json,
     optional_text,
     text_field,
@@ -135,10 +134,7 @@ def _price(cost: Any, where: str) -> str | None:
         return None
     if not isinstance(cost, dict):
         raise MalformedCallbackError("invalid_field", f"{where}: must be an object")
-    amount = cost.get("amount")
-    if isinstance(amount, float):  # JSON has no inf or nan; repr keeps what was written, "f" avoids 1e-05
-        return decimal_text(format(Decimal(repr(amount)), "f"), where=f"{where}.amount")
-    return decimal_text(optional_text(cost, "amount", where=f"{where}."), where=f"{where}.amount")
+    return json_decimal(cost, "amount", where=f"{where}.")
 
 
 def _number(party: Any, where: str) -> str | None:

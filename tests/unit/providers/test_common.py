@@ -107,3 +107,15 @@ def test_the_union_of_status_tables_refuses_a_code_that_maps_two_ways() -> None:
         "a": Status.DELIVERED, "b": Status.UNKNOWN}
     with pytest.raises(TypeError, match="two statuses"):
         status_union({"a": Status.DELIVERED}, {"a": Status.UNDELIVERED})
+
+
+def test_a_json_price_is_a_plain_decimal_string_whether_written_as_a_number_or_a_string() -> None:
+    from bridge.providers.common import json_decimal
+
+    assert json_decimal({"amount": 0.00001}, "amount") == "0.00001"
+    assert json_decimal({"amount": 0.0360}, "amount") == "0.036"
+    assert json_decimal({"amount": "0.0360"}, "amount") == "0.0360"
+    assert json_decimal({"amount": 3}, "amount") == "3"
+    assert json_decimal({}, "amount") is None
+    with pytest.raises(MalformedCallbackError, match=r"cost\.amount"):
+        json_decimal({"amount": "1e5"}, "amount", where="cost.")
