@@ -31,10 +31,7 @@ from bridge.providers.base import (
     BadReport,
     BodyKind,
     InstanceSettings,
-    Outgoing,
     Parsed,
-    Provider,
-    RawCallback,
     Reply,
     Sample,
     Verified,
@@ -51,7 +48,8 @@ from bridge.providers.common import (
 )
 from bridge.providers.infobip_samples import dr_sample, dr_v2_sample, mo_sample
 from bridge.providers.replies import EMPTY_OK, text_refusal
-from bridge.providers.verification import UrlToken, basic_auth, check_basic_auth, check_url_token, with_url_token
+from bridge.providers.schemes import AllOf, BasicAuthScheme, SchemeProvider, UrlTokenScheme
+from bridge.providers.verification import UrlToken
 from bridge.redact import Secret
 
 KIND: Final = "infobip"
@@ -113,7 +111,7 @@ def status_of(name: str, group_id: str | None, group_name: str | None) -> Status
     return Status.UNDELIVERED if group is not None else Status.UNKNOWN
 
 
-class InfobipProvider(Provider[InfobipSettings, Verified]):
+class InfobipProvider(SchemeProvider[InfobipSettings]):
     """Infobip SMS delivery reports and inbound messages for one account."""
 
     kind: ClassVar[str] = KIND
@@ -137,18 +135,10 @@ class InfobipProvider(Provider[InfobipSettings, Verified]):
 
     def __init__(self, settings: InfobipSettings, clock: Clock) -> None:
         self.settings = settings
-        self._token = settings.url_token.reveal().encode("utf-8")
         user, password = settings.basic_username, settings.basic_password
-        self._basic = (user.reveal().encode("utf-8"), password.reveal().encode("utf-8")) if user and password else None
-
-    def verify(self, callback: RawCallback) -> Verified:
-        check_url_token(callback.url_token, self._token)
-        if self._basic is not None:
-            check_basic_auth(callback.headers.get("authorization", ""), *self._basic)
-        return Verified(callback)
-
-    def restore(self, callback: RawCallback) -> Verified:
-        return Verified(callback)
+        self._basic = user is not None and password is not None
+        token = UrlTokenScheme(settings.url_token)
+        self.scheme = AllOf(token, BasicAuthScheme(user, password)) if user and password else token
 
     def parse(self, verified: Verified) -> Parsed:
         document = load_json(verified.raw.body)
@@ -258,17 +248,11 @@ class InfobipProvider(Provider[InfobipSettings, Verified]):
 
     def rejected(self, error: CallbackError) -> Reply:
         reply = text_refusal(error)
-        if self._basic is not None and error.status == 401:
+        if self._basic and error.status == 401:
             headers = {**reply.headers, "WWW-Authenticate": 'Basic realm="sms-bridge", charset="UTF-8"'}
             return Reply(reply.status, reply.body, reply.media_type, headers)
         return reply
 
-    def sign(self, url: str, body: bytes, sample: str, now: float) -> Outgoing:
-        """Infobip signs nothing: the token goes in the URL's last path segment, Basic credentials if configured."""
-        headers = {"content-type": JSON}
-        if self._basic is not None:
-            headers["authorization"] = basic_auth(*self._basic)
-        return Outgoing("POST", with_url_token(url, self.settings.url_token.reveal()), headers, body)
 
 
 def _object(record: dict[str, Any], name: str, where: str) -> dict[str, Any]:

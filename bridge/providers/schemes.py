@@ -4,6 +4,8 @@ declares it, and SchemeProvider supplies its verify(), restore() and sign().
 - `UrlTokenScheme`: the instance's secret token in the callback URL (Tencent, Alibaba: unsigned kinds).
 - `SharedSecretHeader`: the instance's shared secret, verbatim, in a named header (one of several
   while rotating); its settings type is `SharedSecret`, not a URL token.
+- `BasicAuthScheme`: HTTP Basic credentials (RFC 7617), both parts compared in constant time.
+- `AllOf`: several of them, each required (Infobip: the URL token, and Basic when configured).
 
 A scheme proves authenticity only: it signs no time and names no replay key, so a kind with a
 signed time or nonce writes its own verify() (its signature helper holds the long part). HMAC over
@@ -21,7 +23,15 @@ from pydantic import AfterValidator, Field
 
 from bridge.errors import VerificationError
 from bridge.providers.base import InstanceSettings, Outgoing, Provider, RawCallback, Verified
-from bridge.providers.verification import MIN_TOKEN_LENGTH, check_url_token, long_enough, matches_any, with_url_token
+from bridge.providers.verification import (
+    MIN_TOKEN_LENGTH,
+    basic_auth,
+    check_basic_auth,
+    check_url_token,
+    long_enough,
+    matches_any,
+    with_url_token,
+)
 from bridge.redact import Secret
 
 SharedSecret = Annotated[
@@ -78,6 +88,38 @@ class SharedSecretHeader:
 
     def sign(self, request: Outgoing) -> Outgoing:
         return replace(request, headers={**request.headers, self.header: self._secrets[0].decode("utf-8")})
+
+
+class BasicAuthScheme:
+    """HTTP Basic credentials in `Authorization`: this user and password, each compared in constant time."""
+
+    def __init__(self, user: Secret, password: Secret) -> None:
+        self._user = user.reveal().encode("utf-8")
+        self._password = password.reveal().encode("utf-8")
+
+    def verify(self, callback: RawCallback) -> Verified:
+        check_basic_auth(callback.headers.get("authorization", ""), self._user, self._password)
+        return Verified(callback)
+
+    def sign(self, request: Outgoing) -> Outgoing:
+        return replace(request, headers={**request.headers, "authorization": basic_auth(self._user, self._password)})
+
+
+class AllOf:
+    """Every one of `schemes`, in order: the first that refuses decides the reply."""
+
+    def __init__(self, *schemes: Scheme) -> None:
+        self.schemes = schemes
+
+    def verify(self, callback: RawCallback) -> Verified:
+        for scheme in self.schemes:
+            scheme.verify(callback)
+        return Verified(callback)
+
+    def sign(self, request: Outgoing) -> Outgoing:
+        for scheme in self.schemes:
+            request = scheme.sign(request)
+        return request
 
 
 S = TypeVar("S", bound=InstanceSettings)

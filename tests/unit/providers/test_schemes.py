@@ -65,3 +65,21 @@ def test_a_shared_secret_is_its_own_settings_type_and_must_be_long_enough() -> N
         HeaderSettings.model_validate({"secrets": ["short"]})
     assert HeaderSettings.model_validate({"secrets": [OLD]}).secrets[0].reveal() == OLD
     assert "header" in (HeaderSettings.model_json_schema()["properties"]["secrets"]["items"].get("description") or "")
+
+
+def test_basic_auth_and_all_of_require_each_scheme_in_order_and_sign_with_each() -> None:
+    from bridge.providers.schemes import AllOf, BasicAuthScheme
+
+    scheme = AllOf(UrlTokenScheme(Secret(TOKEN)), BasicAuthScheme(Secret("user"), Secret("pass-word")))
+    signed = scheme.sign(REQUEST)
+    assert signed.url.endswith("/" + TOKEN) and signed.headers["authorization"].startswith("Basic ")
+    good = callback({"authorization": signed.headers["authorization"]}, TOKEN)
+    assert scheme.verify(good) == Verified(good)
+    with pytest.raises(VerificationError, match="URL token") as token_first:  # the first refusal decides
+        scheme.verify(callback({"authorization": "Basic eDp5"}, TOKEN + "x"))
+    assert token_first.value.reason == "bad_token"
+    with pytest.raises(VerificationError, match="Basic credentials do not match"):
+        scheme.verify(callback({"authorization": "Basic dXNlcjpvdGhlcg=="}, TOKEN))  # user:other
+    with pytest.raises(VerificationError, match="Basic credentials required") as missing:
+        scheme.verify(callback({}, TOKEN))
+    assert missing.value.reason == "missing_credentials"
