@@ -42,14 +42,17 @@ def event_id(
     return hashlib.sha256(material).hexdigest()[:32]
 
 
-@functools.lru_cache(maxsize=4096)  # a callback's received_at, and each event's time twice (id and record)
-def format_time(moment: datetime) -> str:
+def format_instant(moment: datetime) -> str:
     """RFC 3339 in UTC with a `Z`, whole seconds unless the instant has a fraction (then ms)."""
     # isoformat, not strftime: "%Y" does not pad years before 1000 to four digits.
-    moment = moment.astimezone(UTC).replace(tzinfo=None)
-    if moment.microsecond:
-        return moment.isoformat(timespec="milliseconds") + "Z"
-    return moment.isoformat(timespec="seconds") + "Z"
+    if moment.tzinfo is not UTC:
+        moment = moment.astimezone(UTC)
+    return moment.isoformat(timespec="milliseconds" if moment.microsecond else "seconds")[:-6] + "Z"  # "+00:00"
+
+
+# Event times repeat (a second's callbacks share them, and an event's time is rendered for its id and its
+# record); reception times do not: they use format_instant, and stay out of this cache.
+format_time = functools.lru_cache(maxsize=4096)(format_instant)
 
 
 @dataclass(frozen=True, slots=True)

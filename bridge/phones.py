@@ -106,8 +106,14 @@ class NumberPlan:
         digits = text[1:]
         if not text.startswith("+") or not digits.isdigit():
             return _checked(text, None)
-        cc = next((digits[:n] for n in (1, 2, 3) if digits[:n] in self._codes), None)
-        if cc is None:
+        codes = self._codes
+        if digits[:1] in codes:
+            cc = digits[:1]
+        elif digits[:2] in codes:
+            cc = digits[:2]
+        elif digits[:3] in codes:
+            cc = digits[:3]
+        else:
             return None  # no such country code: parse would refuse it
         national = digits[len(cc):]
         key = (cc, national[: self.PREFIX_DIGITS], len(national))

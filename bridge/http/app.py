@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections.abc import AsyncIterator, Sequence
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from prometheus_client import CollectorRegistry
 from starlette.applications import Starlette
@@ -110,38 +110,53 @@ def create_app(
             await publisher.stop()
             accepted_log.flush()
 
-    middleware = [Middleware(CallbackRouter, endpoints=endpoints)]
-    app = Starlette(routes=routes, middleware=middleware, lifespan=lifespan)
+    middleware = [Middleware(RequestIds)]
+    app = BridgeApp(endpoints, routes=routes, middleware=middleware, lifespan=lifespan)
     app.router.default = NotFound(metrics)
     return app
 
 
-class CallbackRouter:
-    """Sends `<path>` and `<path>/<token>` of each instance straight to its endpoint: a dict
-    lookup instead of regex routes and exception middleware (the endpoints turn every error
-    into a reply themselves). Everything else goes on to the app's router, its replies with an
-    `X-Request-Id` too."""
+class BridgeApp(Starlette):
+    """Starlette, with the callback paths taken first: a callback goes straight to its endpoint, skipping
+    Starlette's error middleware (an endpoint turns every error into a reply itself) and its send wrapper,
+    four coroutines per callback, and its regex routes. Everything else goes through Starlette as usual."""
 
-    def __init__(self, app: ASGIApp, endpoints: dict[str, CallbackEndpoint]) -> None:
-        self.app = app
-        self.endpoints = endpoints
+    def __init__(self, endpoints: dict[str, CallbackEndpoint], **options: Any) -> None:
+        super().__init__(**options)
+        self.callbacks = endpoints
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
-            path: str = scope["path"]
-            endpoint = self.endpoints.get(path)
+            endpoint = endpoint_for(self.callbacks, scope)
             if endpoint is not None:
                 await endpoint(scope, receive, send)
                 return
-            head, _, token = path.rpartition("/")
-            endpoint = self.endpoints.get(head)
-            if endpoint is not None and token:
-                scope["path_params"] = {"token": token}
-                await endpoint(scope, receive, send)
-                return
-            await self.app(scope, receive, _with_request_id(send, scope))
-            return
-        await self.app(scope, receive, send)
+        await super().__call__(scope, receive, send)
+
+
+def endpoint_for(endpoints: dict[str, CallbackEndpoint], scope: Scope) -> CallbackEndpoint | None:
+    """The instance endpoint of `<path>` or `<path>/<token>` (the token then in the scope's path_params)."""
+    path: str = scope["path"]
+    endpoint = endpoints.get(path)
+    if endpoint is not None:
+        return endpoint
+    head, _, token = path.rpartition("/")
+    endpoint = endpoints.get(head)
+    if endpoint is not None and token:
+        scope["path_params"] = {"token": token}
+        return endpoint
+    return None
+
+
+class RequestIds:
+    """Gives the replies of everything but callbacks (health, metrics, unknown paths) an `X-Request-Id` too;
+    callbacks never get here (BridgeApp sends them straight to their endpoint, which sets its own)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await self.app(scope, receive, _with_request_id(send, scope) if scope["type"] == "http" else send)
 
 
 def _with_request_id(send: Send, scope: Scope) -> Send:

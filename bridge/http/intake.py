@@ -45,7 +45,10 @@ def client_address(peer: str | None, forwarded_for: str | None, trusted: Sequenc
 
 def headers_of(raw_headers: Sequence[tuple[bytes, bytes]]) -> dict[str, str]:
     """Lower-case names; repeated headers joined with ", " (RFC 9110)."""
-    headers: dict[str, str] = {}
+    headers = {name.decode("latin-1").lower(): value.decode("latin-1") for name, value in raw_headers}
+    if len(headers) == len(raw_headers):
+        return headers  # no name repeated: the usual case, in one pass
+    headers = {}
     for raw_name, raw_value in raw_headers:
         name = raw_name.decode("latin-1").lower()
         value = raw_value.decode("latin-1")

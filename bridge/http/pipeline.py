@@ -71,7 +71,8 @@ class Pipeline:
         """`span`: the callback's span when tracing is on; the records then carry their publish span's context."""
         self.guard.admit(raw.client)  # before verification: a disallowed caller learns nothing more
         provider = self.provider
-        await provider.prepare(raw, self.fetch)
+        if provider.prepares:
+            await provider.prepare(raw, self.fetch)
         verified = provider.verify(raw)
         self.guard.check(verified)
         try:

@@ -10,7 +10,7 @@ from typing import Any, Final
 import orjson
 
 from bridge.errors import CallbackError
-from bridge.events import format_time
+from bridge.events import format_instant
 from bridge.kafka.envelope import KafkaRecord
 from bridge.providers.base import BadReport, Params
 
@@ -51,7 +51,7 @@ def to_dead_letter(
         "instance": instance,
         "reason": error.reason,
         "detail": str(error),
-        "received_at": format_time(received_at),
+        "received_at": format_instant(received_at),
         "request_id": request_id,
         "method": method,
         "headers": {k: v for k, v in headers.items() if k in kept_headers},

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Final
+from typing import Any, Final, NamedTuple
 
 import orjson
 
 from bridge.errors import MalformedCallbackError
-from bridge.events import DeliveryReceipt, EventType, SmsEvent, format_time
+from bridge.events import DeliveryReceipt, EventType, SmsEvent, format_instant, format_time
 from bridge.kafka.settings import ContentMode
 
 CONTENT_TYPE: Final = b"application/cloudevents+json; charset=utf-8"
@@ -21,9 +21,9 @@ DATASCHEMA: Final = {t: f"urn:sms-bridge:schema:{t.value}:{SCHEMA_VERSION}" for 
 _TRACEPARENT_LENGTH: Final = 55
 
 
-@dataclass(frozen=True, slots=True)
-class KafkaRecord:
-    """One Kafka record ready to send."""
+class KafkaRecord(NamedTuple):
+    """One Kafka record ready to send (a tuple: one is built for every event, and a frozen dataclass costs
+    a setattr per field)."""
 
     topic: str
     key: bytes
@@ -82,25 +82,21 @@ class Envelope:
         """The event as a CloudEvent in the envelope's content mode; `raw` is left out without `include_raw`,
         and dropped if the record is too big (MalformedCallbackError `record_too_large` if it still is)."""
         event_id = event.id
-        write = self._binary if self.content_mode == "binary" else self._structured
-        value, headers = write(event, event_id, traceparent, include_raw=self.include_raw)
-        if _size(value, headers) > MAX_RECORD_BYTES and self.include_raw and event.raw is not None:
-            value, headers = write(event, event_id, traceparent, include_raw=False)
-        if _size(value, headers) > MAX_RECORD_BYTES:
+        include_raw = self.include_raw
+        if self.content_mode == "binary":
+            value, headers = self._binary(event, event_id, traceparent, include_raw=include_raw)
+            if _size(value, headers) > MAX_RECORD_BYTES and include_raw and event.raw is not None:
+                value, headers = self._binary(event, event_id, traceparent, include_raw=False)
+            size = _size(value, headers)
+        else:  # structured: no ce_* headers, the value is the whole size
+            headers = HEADERS
+            value = self._dump(event, event_id, traceparent, include_raw=include_raw)
+            if len(value) > MAX_RECORD_BYTES and include_raw and event.raw is not None:
+                value = self._dump(event, event_id, traceparent, include_raw=False)
+            size = len(value)
+        if size > MAX_RECORD_BYTES:
             raise MalformedCallbackError("record_too_large", f"event exceeds {MAX_RECORD_BYTES} bytes")
-        return KafkaRecord(
-            topic=self.topics[event.type],
-            key=event.key.encode("utf-8"),
-            value=value,
-            headers=headers,
-            event_id=event_id,
-            event_type=event.type,
-        )
-
-    def _structured(
-        self, event: SmsEvent, event_id: str, traceparent: str | None, *, include_raw: bool
-    ) -> tuple[bytes, tuple[tuple[str, bytes], ...]]:
-        return self._dump(event, event_id, traceparent, include_raw=include_raw), HEADERS
+        return KafkaRecord(self.topics[event.type], event.key.encode("utf-8"), value, headers, event_id, event.type)
 
     def _binary(
         self, event: SmsEvent, event_id: str, traceparent: str | None, *, include_raw: bool
@@ -147,7 +143,7 @@ def _data(event: SmsEvent, occurred: str, include_raw: bool) -> dict[str, Any]:
             "region": event.region,
             "from": event.from_,
             "occurred_at": occurred,
-            "received_at": format_time(event.received_at),
+            "received_at": format_instant(event.received_at),
             "segments": event.segments,
             "price": event.price,
             "raw": raw,
@@ -160,7 +156,7 @@ def _data(event: SmsEvent, occurred: str, include_raw: bool) -> dict[str, Any]:
         "region": event.region,
         "text": event.text,
         "occurred_at": occurred,
-        "received_at": format_time(event.received_at),
+        "received_at": format_instant(event.received_at),
         "segments": event.segments,
         "price": event.price,
         "raw": raw,

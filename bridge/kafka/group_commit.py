@@ -9,7 +9,8 @@ Records go to partitions as Kafka's default partitioner would put them (murmur2 
 a partition's groups are sent in order, so records with one key stay in order.
 
 A callback's success still means every one of its records was acknowledged (acks=all): it
-waits on the outcome of each group that holds one of its records. A failed batch fails exactly
+waits on one future of its own, which the groups holding its records settle (the last acknowledgement, or
+the first failure; no shield and no future per group). A failed batch fails exactly
 the callbacks whose records were in its group; a group not acknowledged within the produce
 deadline fails with TimeoutError (one timer per group, not per callback).
 """
@@ -56,23 +57,44 @@ def partition_of(key: bytes, partitions: list[int]) -> int:
     return partitions[(murmur2(key) & 0x7FFFFFFF) % len(partitions)]
 
 
+class _Waiter:
+    """One callback's outcome: settled once every group holding one of its records is acknowledged, or with
+    the first failure. Its own future, so a callback that gives up (its deadline) cancels nobody else's."""
+
+    __slots__ = ("future", "left")
+
+    def __init__(self, future: asyncio.Future[None], groups: int) -> None:
+        self.future = future
+        self.left = groups
+
+
 class _Group:
-    """Records gathered for one partition, and the outcome every callback with a record in it awaits:
-    acknowledged, failed, or TimeoutError once the produce deadline passes (one timer per group)."""
+    """Records gathered for one partition, and the callbacks waiting on them: acknowledged, failed, or
+    TimeoutError once the produce deadline passes (one timer per group)."""
 
-    __slots__ = ("done", "records")
+    __slots__ = ("deadline", "records", "waiters")
 
-    def __init__(self, timeout: float) -> None:
+    def __init__(self, loop: asyncio.AbstractEventLoop, timeout: float) -> None:
         self.records: list[KafkaRecord] = []
-        loop = asyncio.get_running_loop()
-        self.done: asyncio.Future[None] = loop.create_future()
-        deadline = loop.call_later(timeout, _settle, self.done, TimeoutError())
+        self.waiters: list[_Waiter] = []
+        self.deadline: asyncio.TimerHandle | None = loop.call_later(timeout, self.settle, TimeoutError())
 
-        def settled(done: asyncio.Future[None]) -> None:
-            deadline.cancel()
-            _retrieve(done)  # read even when every waiter gave up (its own deadline passed)
-
-        self.done.add_done_callback(settled)
+    def settle(self, error: BaseException | None) -> None:
+        """The group's outcome, for every callback waiting on it (only the first outcome counts)."""
+        if self.deadline is None:
+            return
+        self.deadline.cancel()
+        self.deadline = None
+        for waiter in self.waiters:
+            future = waiter.future
+            if future.done():
+                continue  # gave up, or failed by another of its groups
+            if error is not None:
+                future.set_exception(error)
+            else:
+                waiter.left -= 1
+                if waiter.left == 0:
+                    future.set_result(None)
 
 
 class GroupCommit:
@@ -85,24 +107,35 @@ class GroupCommit:
         self._writers: dict[tuple[str, int], asyncio.Task[None]] = {}
         self._partitions: dict[str, list[int]] = {}
 
-    async def send(self, records: Sequence[KafkaRecord]) -> list[asyncio.Future[None]]:
-        """Add the records to their partitions' open groups; the groups' outcomes, to await."""
-        outcomes: list[asyncio.Future[None]] = []
+    def send(self, records: Sequence[KafkaRecord]) -> asyncio.Future[None] | None:
+        """Add the records to their partitions' open groups; the callback's outcome, to await (it fails with the
+        first failure of a group that holds one of its records). None, with nothing added, while a record's
+        topic has partitions not looked up yet: `await learn(records)`, then send again."""
+        partitions = self._partitions
+        if any(record.topic not in partitions for record in records):
+            return None
+        loop = asyncio.get_running_loop()
+        groups: list[_Group] = []
         for record in records:
-            partitions = self._partitions.get(record.topic)
-            if partitions is None:
-                partitions = sorted(await self._producer.partitions_for(record.topic))
-                self._partitions[record.topic] = partitions
-            tp = (record.topic, partition_of(record.key, partitions))
+            tp = (record.topic, partition_of(record.key, partitions[record.topic]))
             group = self._open.get(tp)
             if group is None:
-                group = self._open[tp] = _Group(self._timeout)
+                group = self._open[tp] = _Group(loop, self._timeout)
                 if tp not in self._writers:
-                    self._writers[tp] = asyncio.create_task(self._write(tp))
+                    self._writers[tp] = loop.create_task(self._write(tp))
             group.records.append(record)
-            if not outcomes or outcomes[-1] is not group.done:
-                outcomes.append(group.done)
-        return outcomes
+            if group not in groups:
+                groups.append(group)
+        waiter = _Waiter(loop.create_future(), len(groups))
+        for group in groups:
+            group.waiters.append(waiter)
+        return waiter.future
+
+    async def learn(self, records: Sequence[KafkaRecord]) -> None:
+        """Look up the partitions of the records' topics that are not known yet."""
+        for topic in dict.fromkeys(record.topic for record in records):
+            if topic not in self._partitions:
+                self._partitions[topic] = sorted(await self._producer.partitions_for(topic))
 
     def forget_partitions(self) -> None:
         """Look partitions up again (after a metadata change, e.g. a topic gained partitions)."""
@@ -116,9 +149,9 @@ class GroupCommit:
                     acked = [await self._producer.send_batch(b, tp[0], partition=tp[1])
                              for b in self._batches(group.records)]
                 except Exception as error:  # the callbacks waiting on this group get it
-                    _settle(group.done, error)
+                    group.settle(error)
                     continue
-                _when_all(acked, group.done)
+                _when_all(acked, group)
         finally:
             self._writers.pop(tp, None)
 
@@ -133,32 +166,25 @@ class GroupCommit:
         return batches
 
 
-def _when_all(acked: list[asyncio.Future[Any]], done: asyncio.Future[None]) -> None:
-    """Settle `done` when every batch is acknowledged, or with the first batch's error."""
+def _when_all(acked: list[asyncio.Future[Any]], group: _Group) -> None:
+    """Settle the group when every batch is acknowledged, or with the first batch's error."""
+    if len(acked) == 1:  # the usual case: one batch, no count to keep
+        acked[0].add_done_callback(lambda batch: group.settle(_error_of(batch)))
+        return
     left = [len(acked)]
 
     def one(batch: asyncio.Future[Any]) -> None:
-        error = batch.exception() if not batch.cancelled() else asyncio.CancelledError()
+        error = _error_of(batch)
         if error is not None:
-            _settle(done, error)
+            group.settle(error)
             return
         left[0] -= 1
         if left[0] == 0:
-            _settle(done, None)
+            group.settle(None)
 
     for batch in acked:
         batch.add_done_callback(one)
 
 
-def _retrieve(done: asyncio.Future[None]) -> None:
-    if not done.cancelled():
-        done.exception()
-
-
-def _settle(done: asyncio.Future[None], error: BaseException | None) -> None:
-    if done.done():
-        return
-    if error is None:
-        done.set_result(None)
-    else:
-        done.set_exception(error)
+def _error_of(batch: asyncio.Future[Any]) -> BaseException | None:
+    return batch.exception() if not batch.cancelled() else asyncio.CancelledError()

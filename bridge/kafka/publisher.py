@@ -221,13 +221,12 @@ class KafkaPublisher:
         if group is None or self._down_since is not None:
             raise PublishError("not_connected", "Kafka producer is not connected")
         try:
-            outcomes = await group.send(records)  # each outcome times out at the produce deadline
+            while (outcome := group.send(records)) is None:  # each group times out at the produce deadline
+                await group.learn(records)
             if deadline is not None and deadline - asyncio.get_running_loop().time() < self._deadline:
-                await self._wait_until(outcomes, deadline)
-            elif len(outcomes) == 1:
-                await asyncio.shield(outcomes[0])  # shared with other callbacks: never cancel it
+                await self._wait_until(outcome, deadline)
             else:
-                await asyncio.gather(*(asyncio.shield(o) for o in outcomes))
+                await outcome  # this callback's own future: cancelling it (its deadline) touches no other
         except ReplyDeadlineError as exc:
             raise PublishError("timeout", "reply deadline passed before Kafka acknowledged") from exc
         except TimeoutError as exc:
@@ -247,14 +246,13 @@ class KafkaPublisher:
             ) from exc
         self._last_ok = time.monotonic()
 
-
     @staticmethod
-    async def _wait_until(outcomes: list[asyncio.Future[None]], deadline: float) -> None:
-        """The outcomes, or ReplyDeadlineError at the loop time `deadline` (only callers whose reply deadline
+    async def _wait_until(outcome: asyncio.Future[None], deadline: float) -> None:
+        """The outcome, or ReplyDeadlineError at the loop time `deadline` (only callers whose reply deadline
         is shorter than the produce deadline pay for this timer)."""
         try:
             async with asyncio.timeout_at(deadline) as scope:
-                await asyncio.gather(*(asyncio.shield(o) for o in outcomes))
+                await outcome
         except TimeoutError:
             if scope.expired():
                 raise ReplyDeadlineError from None

@@ -38,10 +38,10 @@ class ProviderAdapter:
     """One provider instance as the endpoint, `redrive`, `send` and `dev` use it; the Provider contract
     holds unchanged (what each method may raise is said there). The kind's declarations are
     attributes: `kind`, `title`, `settings`, `methods`, `media_types`, `safe_headers`, `secret_params`, `statuses`,
-    `samples`."""
+    `samples`, and `prepares` (whether the kind fetches anything before verify())."""
 
-    __slots__ = ("_provider", "kind", "media_types", "methods", "safe_headers", "samples", "secret_params", "settings",
-                 "statuses", "title")
+    __slots__ = ("_provider", "kind", "media_types", "methods", "prepares", "safe_headers", "samples", "secret_params",
+                 "settings", "statuses", "title")
 
     def __init__(self, provider: Provider[S, V]) -> None:
         self._provider: Provider[Any, Any] = provider
@@ -54,6 +54,8 @@ class ProviderAdapter:
         self.secret_params: frozenset[str] = provider.secret_params()
         self.statuses: Mapping[str, Status] = provider.statuses
         self.samples: Sequence[Sample] = provider.samples
+        # Whether the kind has a prepare() of its own: the others' callbacks skip awaiting the default no-op.
+        self.prepares: bool = type(provider).prepare is not Provider.prepare
 
     def is_a(self, kind: type[object]) -> bool:
         """Whether the instance is of this provider class (the contract tests check the registry with it)."""

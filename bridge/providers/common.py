@@ -112,6 +112,10 @@ def identifier(record: dict[str, Any], name: str, *, where: str = "") -> str:
 def optional_text(record: dict[str, Any], name: str, *, where: str = "") -> str | None:
     """An optional string field (absent or null gives None)."""
     value = record.get(name)
+    if type(value) is str:  # the usual case first: every field of every callback comes this way
+        if "\x00" in value:
+            raise MalformedCallbackError("invalid_field", f"{where}{name}: must not contain NUL")
+        return value
     if value is None:
         return None
     if isinstance(value, bool):

@@ -53,7 +53,8 @@ from bridge.redact import Secret
 
 KIND: Final = "nxcloud"
 DID_BIZ_TYPE: Final = "4"
-ALGORITHMS: Final = frozenset({"md5", "sha256"})
+_HASHES: Final = {"md5": hashlib.md5, "sha256": hashlib.sha256}  # the constructors: hashlib.new() looks the name up
+ALGORITHMS: Final = frozenset(_HASHES)
 SIGNED_HEADERS: Final = ("accessKey", "action", "bizType", "ts")  # ASCII order, camelCase
 
 _STATUS: Final = {
@@ -88,7 +89,7 @@ def signature(headers: Mapping[str, str], body: bytes, secret: str, algorithm: s
     if body:
         data += b"&body=" + body
     data += b"&accessSecret=" + secret.encode("utf-8")
-    return hashlib.new(algorithm, data).hexdigest()
+    return _HASHES[algorithm](data).hexdigest()
 
 
 def signed_headers(
@@ -234,11 +235,12 @@ class NxCloudProvider(Provider[NxCloudSettings, NxCloudVerified]):
         status_code = text_field(body, "smsStatus")
         sender = optional_text(body, "fromPhone")
         to = self.phone(text_field(body, "toPhone"), international=True)
+        code = status_code.strip().upper()
         return DeliveryReceipt(
             provider=KIND,
             message_id=message_id,
-            status=_STATUS.get(status_code.strip().upper(), Status.UNKNOWN),
-            final=self.finality.get(status_code.strip().upper(), False),
+            status=_STATUS.get(code, Status.UNKNOWN),
+            final=self.finality.get(code, False),
             status_code=status_code,
             status_detail=None,
             to=to.number,

@@ -9,8 +9,11 @@ import subprocess
 import sys
 
 import pytest
+import yaml
 
-from bridge.providers import PROVIDERS
+from bridge.clock import SystemClock
+from bridge.config import parse
+from bridge.providers import PROVIDERS, build, dev_instances
 from tests.conftest import ROOT
 
 
@@ -39,3 +42,11 @@ def test_pyjwt_and_cryptography_load_only_with_an_instance_that_needs_them(kind:
     )
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=ROOT, check=True)
     assert result.stdout.strip() == f"[] {sorted(loads)}", result.stdout
+
+
+def test_only_the_kinds_with_a_prepare_of_their_own_have_their_callbacks_wait_for_it() -> None:
+    """The pipeline awaits prepare() only where a kind fetches key material (its default is a no-op)."""
+    document = {"kafka": {"bootstrap_servers": ["127.0.0.1:9"]}, "providers": dev_instances()}
+    adapters = [build(instance, SystemClock()) for instance in parse(yaml.safe_dump(document), {}).providers]
+    assert {a.kind for a in adapters} == set(PROVIDERS)
+    assert {a.kind for a in adapters if a.prepares} == {"aws_sns", "azure"}

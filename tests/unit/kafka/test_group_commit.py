@@ -66,8 +66,9 @@ def partition_of(key: str, partitions: int = 3) -> int:
 
 
 async def publish(group: GroupCommit, records: list[KafkaRecord]) -> None:
-    for outcome in await group.send(records):
-        await asyncio.shield(outcome)
+    while (outcome := group.send(records)) is None:
+        await group.learn(records)
+    await outcome
 
 
 async def test_concurrent_callbacks_share_one_batch_per_partition_with_keys_where_kafka_puts_them() -> None:
@@ -110,6 +111,21 @@ async def test_a_callback_with_records_in_two_partitions_waits_for_both() -> Non
     assert not callback.done()
     producer.ack()
     await callback
+
+
+async def test_a_callback_that_gives_up_leaves_the_others_in_its_group_waiting_for_kafka() -> None:
+    producer = Producer(partitions=1)
+    group = GroupCommit(producer, 5.0)
+    leaving = asyncio.create_task(publish(group, [record("a")]))
+    staying = asyncio.create_task(publish(group, [record("b")]))
+    await asyncio.sleep(0.01)
+    assert len(producer.sent) == 1  # one group, one batch, both records
+    leaving.cancel()  # its reply deadline passed
+    await asyncio.sleep(0.01)
+    assert not staying.done()
+    producer.ack()
+    await staying
+    assert leaving.cancelled()
 
 
 async def test_a_group_kafka_does_not_acknowledge_in_time_fails_with_a_timeout() -> None:
