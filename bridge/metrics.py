@@ -1,4 +1,9 @@
-"""Every metric of the bridge, built on an injected registry, with typed recording methods and /metrics."""
+"""Every metric of the bridge, built on an injected registry, with typed recording methods and /metrics.
+
+The counters and histograms are metric_families' lock-free ones: the bridge records them only on
+the event loop's thread (see there). The gauges and the build info stay prometheus_client's; they
+read live state when scraped.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +11,7 @@ import platform
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any, Final, Literal, Protocol, get_args
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info, make_asgi_app
+from prometheus_client import CollectorRegistry, Gauge, Info, make_asgi_app
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 from starlette.types import Message, Receive, Scope, Send
@@ -15,6 +20,7 @@ from bridge import __version__
 from bridge.errors import MalformedReason, Outcome, PublishReason, Reason, RequestReason, VerificationReason
 from bridge.events import EventType, Status
 from bridge.kafka.causes import KAFKA_CAUSES, KafkaCause
+from bridge.metric_families import CounterChild, CounterFamily, HistogramChild, HistogramFamily
 
 PREFIX: Final = "sms_bridge"
 PublishOutcome = Literal["ok", "failed"]
@@ -67,57 +73,58 @@ class BridgeMetrics:
 
     def __init__(self, registry: CollectorRegistry) -> None:
         self.registry = registry
-        self._done: dict[tuple[str, str, str], tuple[Any, Any]] = {}
-        self._published: dict[tuple[str, str, str, str, str | None, str | None, bool], tuple[Any, Any, Any]] = {}
+        self._done: dict[tuple[str, str, str], tuple[CounterChild, HistogramChild]] = {}
+        self._published: dict[
+            tuple[str, str, str, str, str | None, str | None, bool],
+            tuple[CounterChild, HistogramChild, CounterChild | None],
+        ] = {}
         p = PREFIX
         account = ["provider", "account"]
-        self.callbacks = Counter(
-            f"{p}_callbacks", "Callbacks handled, by outcome.", [*account, "outcome"], registry=registry
+        self.callbacks = CounterFamily(
+            f"{p}_callbacks", "Callbacks handled, by outcome.", [*account, "outcome"], registry
         )
-        self.rejections = Counter(
+        self.rejections = CounterFamily(
             f"{p}_callback_rejections",
             "Callbacks refused before anything was stored (request and verification errors), by reason.",
             [*account, "reason"],
-            registry=registry,
+            registry,
         )
-        self.records = Counter(
-            f"{p}_records_published", "Event records acknowledged by Kafka.", [*account, "type", "topic"],
-            registry=registry,
-        )  # fmt: skip
-        self.publish_failures = Counter(
-            f"{p}_publish_failures", "Publishes that Kafka did not acknowledge, by reason.", ["reason"],
-            registry=registry,
-        )  # fmt: skip
-        self.dead_letters = Counter(
-            f"{p}_dead_letters", "Dead-letter records written.", [*account, "reason"], registry=registry
+        self.records = CounterFamily(
+            f"{p}_records_published", "Event records acknowledged by Kafka.", [*account, "type", "topic"], registry
         )
-        self.delivery_statuses = Counter(
+        self.publish_failures = CounterFamily(
+            f"{p}_publish_failures", "Publishes that Kafka did not acknowledge, by reason.", ["reason"], registry
+        )
+        self.dead_letters = CounterFamily(
+            f"{p}_dead_letters", "Dead-letter records written.", [*account, "reason"], registry
+        )
+        self.delivery_statuses = CounterFamily(
             f"{p}_delivery_statuses",
             "Delivery receipts published, by status, whether it is final (the provider's last word on the message: "
             "true/false) and the recipient's country (ISO 3166-1 alpha-2).",
             [*account, "status", "final", "region"],
-            registry=registry,
+            registry,
         )
-        self.callback_duration = Histogram(
+        self.callback_duration = HistogramFamily(
             f"{p}_callback_duration_seconds",
             "Time from request to reply, by outcome.",
             [*account, "outcome"],
+            registry,
             buckets=LATENCY_BUCKETS,
-            registry=registry,
         )
-        self.publish_durations = Histogram(
+        self.publish_durations = HistogramFamily(
             f"{p}_publish_duration_seconds",
             "Time for Kafka to acknowledge (ok) or fail (failed) one publish of records.",
             ["outcome"],
+            registry,
             buckets=LATENCY_BUCKETS,
-            registry=registry,
         )
-        self.receipt_lag = Histogram(
+        self.receipt_lag = HistogramFamily(
             f"{p}_event_lag_seconds",
             "Event time at the provider to reception by the bridge.",
             [*account, "type"],
+            registry,
             buckets=LAG_BUCKETS,
-            registry=registry,
         )
         self.in_flight = Gauge(f"{p}_callbacks_in_flight", "Callbacks being handled now.", registry=registry)
         self.kafka_connected = Gauge(
