@@ -39,6 +39,7 @@ from bridge.tracing import Tracing, configured
 log = logging.getLogger(__name__)
 
 DRAIN_QUIET_SECONDS: Final = 1.0
+GC_YOUNG_OBJECTS: Final = 20_000  # see tune_gc()
 
 
 class DrainingServer(uvicorn.Server):
@@ -159,16 +160,25 @@ def serve(settings: Settings, *, host: str | None = None, port: int | None = Non
     tracing = start_tracing(os.environ)
     app, lifecycle = build_app(settings, tracing)
     server = DrainingServer(uvicorn_config(app, settings, host=host, port=port), lifecycle)
-    # Modules, settings and the app live as long as the process: move them out of the garbage
-    # collector's generations, so that full collections under load scan only request objects.
-    gc.collect()
-    gc.freeze()
+    tune_gc()
     try:
         server.run()
     finally:
         if tracing is not None:
             tracing.shutdown()
     return 0 if server.started else 1
+
+
+def tune_gc() -> None:
+    """Modules, settings and the app live as long as the process: move them out of the garbage collector's
+    generations, so that full collections under load scan only request objects. And collect the youngest
+    generation every GC_YOUNG_OBJECTS allocations instead of 700: a callback allocates a few hundred
+    objects that die with it, so at 700 the collector ran every few callbacks and promoted the in-flight
+    callbacks' objects to older generations, to be scanned again there (-4 % instructions per callback;
+    the young generation stays a few MB)."""
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(GC_YOUNG_OBJECTS, *gc.get_threshold()[1:])
 
 
 def start_tracing(env: Mapping[str, str]) -> Tracing | None:

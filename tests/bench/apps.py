@@ -58,10 +58,11 @@ def ceiling_app() -> Starlette:
 def bridge_app() -> Starlette:
     """The bridge app from `$BENCH_BRIDGE_CONFIG`, with the bridge's own JSON logging."""
     from bridge import logs
-    from bridge.cli.serve import build_app
+    from bridge.cli.serve import build_app, tune_gc
     from bridge.config import load
 
     settings = load(os.environ["BENCH_BRIDGE_CONFIG"])
     logs.setup(settings.logging.level)
     app, _lifecycle = build_app(settings)
+    tune_gc()
     return app

@@ -487,7 +487,7 @@ async def measure(app: Any, requests: Sequence[Request], count: int, concurrency
 
 
 async def session(options: argparse.Namespace) -> dict[str, Any]:
-    from bridge.cli.serve import build_app
+    from bridge.cli.serve import build_app, tune_gc
     from tests.bench.apps import ceiling_app
 
     overhead = calibrate()
@@ -505,8 +505,7 @@ async def session(options: argparse.Namespace) -> dict[str, Any]:
             for app in (plain, instrumented):
                 await stack.enter_async_context(app.router.lifespan_context(app))
             await asyncio.sleep(0.5)
-            gc.collect()
-            gc.freeze()
+            tune_gc()  # as `bridge serve` does
             result: dict[str, Any] = {"overhead_ns": overhead, "kinds": {}}
             for kind in KINDS:
                 result["kinds"][kind] = await measure_kind(kind, options, corpora, plain, instrumented, ceiling)
