@@ -18,6 +18,10 @@ class EventType(StrEnum):
     DELIVERY_RECEIPT = "sms.delivery_receipt"
     INBOUND_MESSAGE = "sms.inbound_message"
 
+    # Enum hashes a member by its name, in Python, on every dict lookup; a StrEnum member is its value,
+    # so hash it as the string it is: in C, and equal to its value's hash, as equality already is.
+    __hash__ = str.__hash__
+
 
 class Status(StrEnum):
     """Provider-neutral outcome of a sent message."""
@@ -25,6 +29,8 @@ class Status(StrEnum):
     DELIVERED = "delivered"
     UNDELIVERED = "undelivered"
     UNKNOWN = "unknown"
+
+    __hash__ = str.__hash__  # as EventType's
 
 
 def event_id(

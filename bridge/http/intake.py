@@ -8,7 +8,6 @@ import uuid
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Final
-from urllib.parse import parse_qsl
 
 from starlette.types import Receive, Scope, Send
 
@@ -18,7 +17,7 @@ from bridge.http.guard import IPNetwork, in_networks
 from bridge.http.lifecycle import Lifecycle
 from bridge.http.settings import ServerSettings
 from bridge.providers.base import BodyKind, InstanceSettings, Params, RawCallback, Reply
-from bridge.providers.common import body_kind
+from bridge.providers.common import body_kind, url_params
 
 _RUN_ID: Final = uuid.uuid4().hex[:12]  # request ids: this process's random prefix and a counter
 _REQUEST_NUMBER: Final = itertools.count(1)
@@ -59,7 +58,7 @@ def headers_of(raw_headers: Sequence[tuple[bytes, bytes]]) -> dict[str, str]:
 def decode_params(text: bytes, what: str) -> Params:
     """`a=1&b=2` (URL-encoded, UTF-8) as ordered pairs; a 400 when it is not valid."""
     try:
-        return tuple(parse_qsl(text.decode("utf-8"), keep_blank_values=True, errors="strict"))
+        return url_params(text)
     except (UnicodeDecodeError, ValueError) as exc:
         raise RequestError("bad_request", f"{what} is not valid URL-encoded UTF-8", status=400) from exc
 

@@ -8,7 +8,7 @@ from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime, tzinfo
 from decimal import Decimal
 from typing import Any, Final
-from urllib.parse import parse_qsl
+from urllib.parse import unquote
 
 import orjson
 
@@ -56,12 +56,33 @@ def finality(statuses: Mapping[str, Status], *, intermediate: Iterable[str]) -> 
     return {code: code not in later for code in statuses}
 
 
+def url_params(text: bytes) -> Params:
+    """`a=1&b=2` (URL-encoded UTF-8) as ordered pairs, exactly as `parse_qsl(text.decode("utf-8"),
+    keep_blank_values=True, errors="strict")` reads it (a test holds the two equal), in one loop: no
+    unquote() call for a part without `%`, no replace() without `+`. UnicodeDecodeError when it is not UTF-8."""
+    pairs: list[tuple[str, str]] = []
+    for field in text.decode("utf-8").split("&"):
+        if not field:
+            continue
+        name, _, value = field.partition("=")
+        if "+" in name:
+            name = name.replace("+", " ")
+        if "%" in name:
+            name = unquote(name, errors="strict")
+        if "+" in value:
+            value = value.replace("+", " ")
+        if "%" in value:
+            value = unquote(value, errors="strict")
+        pairs.append((name, value))
+    return tuple(pairs)
+
+
 def form_params(
     body: bytes, *, reason: MalformedReason = "invalid_utf8", message: str = "form body is not valid URL-encoded UTF-8"
 ) -> Params:
     """A URL-encoded UTF-8 body as ordered pairs (MalformedCallbackError with `reason` and `message` otherwise)."""
     try:
-        return tuple(parse_qsl(body.decode("utf-8"), keep_blank_values=True, errors="strict"))
+        return url_params(body)
     except (UnicodeDecodeError, ValueError) as exc:
         raise MalformedCallbackError(reason, message) from exc
 

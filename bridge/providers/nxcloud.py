@@ -56,6 +56,7 @@ DID_BIZ_TYPE: Final = "4"
 _HASHES: Final = {"md5": hashlib.md5, "sha256": hashlib.sha256}  # the constructors: hashlib.new() looks the name up
 ALGORITHMS: Final = frozenset(_HASHES)
 SIGNED_HEADERS: Final = ("accessKey", "action", "bizType", "ts")  # ASCII order, camelCase
+_SIGNED_LOWER: Final = tuple((name, name.lower()) for name in SIGNED_HEADERS)  # as received (lower-case)
 
 _STATUS: Final = {
     "DELIVRD": Status.DELIVERED,
@@ -187,8 +188,8 @@ class NxCloudProvider(Provider[NxCloudSettings, NxCloudVerified]):
     def verify(self, callback: RawCallback) -> NxCloudVerified:
         headers = callback.headers
         signed: dict[str, str] = {}
-        for name in SIGNED_HEADERS:
-            value = headers.get(name.lower())
+        for name, lower in _SIGNED_LOWER:
+            value = headers.get(lower)
             if value is None:
                 raise VerificationError("missing_credentials", f"header {name}: required")
             signed[name] = value

@@ -18,6 +18,7 @@ any other name fails. The SDK leaves choosing the key to its caller: the bridge 
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import hmac
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -34,6 +35,7 @@ BODY_HASH_PARAM: Final = "bodySHA256"
 HMAC_SHA1: Final = "HMAC_SHA1"
 HMAC_SHA256: Final = "HMAC_SHA256"
 ALGORITHMS: Final[Mapping[str, Callable[[], Any]]] = {HMAC_SHA1: hashlib.sha1, HMAC_SHA256: hashlib.sha256}
+_DIGESTS: Final = {HMAC_SHA1: "sha1", HMAC_SHA256: "sha256"}  # by name: hmac.digest's one-shot OpenSSL path
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,14 +66,23 @@ def settings_header(key: str, algorithm: str = HMAC_SHA256) -> str:
 def signature(token: str, url: str, params: Iterable[tuple[str, str]] = (), algorithm: str = HMAC_SHA1) -> str:
     """twilio-python `compute_signature`: the URL, then each name (sorted) with each of its values (sorted),
     under HMAC with `algorithm` (a key of ALGORITHMS; KeyError otherwise)."""
+    return _sign(token, url + signed_params(params), algorithm)
+
+
+def signed_params(params: Iterable[tuple[str, str]]) -> str:
+    """What the signature covers after the URL: each name (sorted) with each of its values (sorted)."""
     grouped: dict[str, list[str]] = {}
     for name, value in params:
         grouped.setdefault(name, []).append(value)
-    data = url + "".join(name + value for name in sorted(grouped) for value in sorted(grouped[name]))
-    mac = hmac.new(token.encode("utf-8", "surrogatepass"), data.encode("utf-8", "surrogatepass"), ALGORITHMS[algorithm])
-    return base64.b64encode(mac.digest()).decode("ascii")
+    return "".join(name + value for name in sorted(grouped) for value in sorted(grouped[name]))
 
 
+def _sign(token: str, data: str, algorithm: str) -> str:
+    key, message = token.encode("utf-8", "surrogatepass"), data.encode("utf-8", "surrogatepass")
+    return base64.b64encode(hmac.digest(key, message, _DIGESTS[algorithm])).decode("ascii")
+
+
+@functools.lru_cache(maxsize=256)  # an instance's callbacks come to a few URLs; urlparse/geturl cost ~10 µs
 def url_variants(url: str) -> tuple[str, ...]:
     """twilio-python `validate`: the URL without its port and with it (the scheme's default when absent).
 
@@ -104,9 +115,10 @@ def signature_matches(
     # A parameter repeated with the same value (`Digits=1&Digits=1`): twilio-python signs it once
     # (`sorted(set(values))`), a plain reading of Twilio's rule twice; both forms are accepted.
     forms = (signed,) if len(unique) == len(signed) else (signed, unique)
+    texts = [signed_params(pairs) for pairs in forms]  # once, not once per URL form and token
     expected = (
-        signature(token, form, pairs, algorithm).encode("ascii")
-        for form in url_variants(url) for token in tokens for pairs in forms
+        _sign(token, form + text, algorithm).encode("ascii")
+        for form in url_variants(url) for token in tokens for text in texts
     )
     return matches_any((given.encode("latin-1", "replace"),), expected)
 

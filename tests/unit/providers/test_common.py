@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta, timezone
+from urllib.parse import parse_qsl
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from bridge.errors import MalformedCallbackError
 from bridge.events import Status
@@ -17,6 +20,7 @@ from bridge.providers.common import (
     media_type,
     query_or_form,
     status_union,
+    url_params,
 )
 
 RECEIVED = datetime(2025, 1, 1, tzinfo=UTC)
@@ -119,3 +123,31 @@ def test_a_json_price_is_a_plain_decimal_string_whether_written_as_a_number_or_a
     assert json_decimal({}, "amount") is None
     with pytest.raises(MalformedCallbackError, match=r"cost\.amount"):
         json_decimal({"amount": "1e5"}, "amount", where="cost.")
+
+
+_FORM_PARTS = st.sampled_from([*(c.encode() for c in "ab=&+%;2Fé0\x00 "), b"%2B", b"%3D", b"%26", b"%C3%A9", b"%E2",
+                                b"%zz", b"%", b"\xff", b"\xc3"])
+
+
+@settings(max_examples=3000, deadline=None)
+@given(parts=st.lists(_FORM_PARTS, max_size=16))
+def test_url_params_reads_a_form_exactly_as_parse_qsl(parts: list[bytes]) -> None:
+    """The one form/query decoder of the bridge against the standard library's, on bodies full of edge cases:
+    empty fields, no `=`, several `=`, `+`, valid, truncated and invalid percent escapes, invalid UTF-8."""
+    text = b"".join(parts)
+    try:
+        expected: object = tuple(parse_qsl(text.decode("utf-8"), keep_blank_values=True, errors="strict"))
+    except UnicodeDecodeError:
+        expected = UnicodeDecodeError
+    try:
+        got: object = url_params(text)
+    except UnicodeDecodeError:
+        got = UnicodeDecodeError
+    assert got == expected
+
+
+def test_url_params_refuses_bytes_that_are_not_utf8() -> None:
+    with pytest.raises(UnicodeDecodeError):
+        url_params(b"a=\xff")
+    with pytest.raises(UnicodeDecodeError):
+        url_params(b"a=%FF")
