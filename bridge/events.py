@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import functools
 import hashlib
-from dataclasses import dataclass, field
+from dataclasses import field
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
 import orjson
+
+from bridge.immutable import immutable
 
 
 class EventType(StrEnum):
@@ -61,7 +63,7 @@ def format_instant(moment: datetime) -> str:
 format_time = functools.lru_cache(maxsize=4096)(format_instant)
 
 
-@dataclass(frozen=True, slots=True)
+@immutable
 class DeliveryReceipt:
     """A provider's report on a message we sent."""
 
@@ -98,7 +100,7 @@ class DeliveryReceipt:
         return self.message_id
 
 
-@dataclass(frozen=True, slots=True)
+@immutable
 class InboundMessage:
     """An SMS a user sent to one of our numbers."""
 

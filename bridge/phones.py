@@ -47,6 +47,10 @@ def phone(
     """
     if len(number) > _MAX_LENGTH:
         return Phone(number, None)
+    if international and country_code is None and number.isdigit() and number.isascii():
+        found = _PLAN.valid("+" + number)  # the usual receipt: international digits without `+` (step 3)
+        if found is not None:
+            return found
     digits = number.strip().translate(_SEPARATORS)
     if digits.startswith("00"):
         digits = "+" + digits[2:]

@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from bridge.clock import Clock
 from bridge.errors import CallbackError, MalformedCallbackError
 from bridge.events import DeliveryReceipt, SmsEvent
 from bridge.http.guard import Guard
+from bridge.immutable import immutable
 from bridge.kafka.dead_letters import to_dead_letter
 from bridge.kafka.envelope import Envelope, KafkaRecord, valid_traceparent
 from bridge.kafka.publisher import Publisher
@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from bridge.tracing import Tracing
 
 
-@dataclass(frozen=True, slots=True)
+@immutable
 class Stored:
     """What a stored callback became: its events and their records, and its dead-lettered reports."""
 

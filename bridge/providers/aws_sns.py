@@ -21,7 +21,7 @@ from __future__ import annotations
 import logging
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Final, Literal
 
 import orjson
@@ -30,6 +30,7 @@ from pydantic import AfterValidator, Field, model_validator
 from bridge.clock import Clock
 from bridge.errors import CallbackError, MalformedCallbackError, UsageError, VerificationError
 from bridge.events import EventType, Status
+from bridge.immutable import immutable
 from bridge.providers.aws_sns_dev import DEV_CERTIFICATE, DEV_CERTIFICATE_URL, DEV_PRIVATE_KEY, DEV_TOPIC_ARN
 from bridge.providers.aws_sns_events import (
     FINAL_STATUS,
@@ -117,7 +118,7 @@ class AwsSnsSettings(InstanceSettings):
         return self
 
 
-@dataclass(frozen=True, slots=True)
+@immutable
 class SnsVerified(Verified):
     """A verified SNS envelope: its type, its topic and its decoded fields."""
 

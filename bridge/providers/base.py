@@ -14,6 +14,7 @@ from pydantic import AfterValidator, AnyHttpUrl, BaseModel, ConfigDict, Field, I
 from bridge.clock import Clock
 from bridge.errors import CallbackError, ConfigError, MalformedCallbackError
 from bridge.events import EventType, SmsEvent, Status
+from bridge.immutable import immutable
 from bridge.phones import Phone, check_region, phone
 
 _NAME_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,62}$"
@@ -93,7 +94,7 @@ class InstanceSettings(StrictModel):
 Params = tuple[tuple[str, str], ...]
 
 
-@dataclass(frozen=True, slots=True)
+@immutable
 class RawCallback:
     """One HTTP request as received: nothing in it is trusted yet.
 
@@ -116,14 +117,15 @@ class RawCallback:
     form: Params = ()
 
 
-@dataclass(frozen=True, slots=True)
+@immutable
 class Verified:
     """What verify() proved about a callback. Only a provider's verify() (or restore()) builds one.
 
     `signed_at` (UNIX seconds) is the time the provider signed, when its scheme signs one: the
     endpoint refuses it outside the instance's window. `replay_key` names this callback uniquely
     (a nonce or the signature): the endpoint refuses a second callback with the same key.
-    Providers subclass it to carry what their parse() needs, as typed fields.
+    Providers subclass it to carry what their parse() needs, as typed fields, declared `@immutable` as this
+    class is (bridge/immutable.py; a frozen dataclass cannot subclass it: TypeError at import).
     """
 
     raw: RawCallback

@@ -13,7 +13,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from typing import Annotated, Any, ClassVar, Final, Literal
 from zoneinfo import ZoneInfo
 
@@ -23,6 +22,7 @@ from pydantic import Field
 from bridge.clock import Clock
 from bridge.errors import CallbackError, MalformedCallbackError, VerificationError
 from bridge.events import DeliveryReceipt, EventType, InboundMessage, Status
+from bridge.immutable import immutable
 from bridge.providers.base import (
     JSON,
     BodyKind,
@@ -148,7 +148,7 @@ def _mo_sample(now: float) -> bytes:
     )
 
 
-@dataclass(frozen=True, slots=True)
+@immutable
 class NxCloudVerified(Verified):
     """A verified NxCloud callback: its signed `action` and `bizType` headers."""
 

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated, Any, ClassVar, Final, Literal
 from urllib.parse import urlencode
@@ -24,6 +23,7 @@ from pydantic import Field
 from bridge.clock import Clock
 from bridge.errors import CallbackError, MalformedCallbackError, VerificationError
 from bridge.events import DeliveryReceipt, EventType, InboundMessage, Status
+from bridge.immutable import immutable
 from bridge.providers.base import (
     FORM,
     BodyKind,
@@ -80,7 +80,7 @@ class PlivoSettings(InstanceSettings):
     reply_deadline_seconds: Annotated[float | None, Field(gt=0, lt=PLIVO_TIMEOUT_SECONDS)] = 6.0
 
 
-@dataclass(frozen=True, slots=True)
+@immutable
 class PlivoVerified(Verified):
     """A verified Plivo callback: its parameters (form body, or query for GET) and the scheme that proved it."""
 

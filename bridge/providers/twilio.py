@@ -16,7 +16,6 @@ time, so `occurred_at` is the time the bridge received the callback.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from typing import Annotated, Any, ClassVar, Final, Literal
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
@@ -25,6 +24,7 @@ from pydantic import Field
 from bridge.clock import Clock
 from bridge.errors import CallbackError, MalformedCallbackError, VerificationError
 from bridge.events import DeliveryReceipt, EventType, InboundMessage, Status
+from bridge.immutable import immutable
 from bridge.phones import Phone
 from bridge.providers.base import (
     FORM,
@@ -110,7 +110,7 @@ def is_json(headers: Mapping[str, str]) -> bool:
     return body_kind(MEDIA_TYPES, headers) == "json"
 
 
-@dataclass(frozen=True, slots=True)
+@immutable
 class TwilioVerified(Verified):
     """A verified Twilio callback: its parameters (form body, or query of a GET) and whether it was JSON."""
 

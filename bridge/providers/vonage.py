@@ -21,7 +21,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from typing import Annotated, Any, ClassVar, Final, Literal
 from urllib.parse import urlencode
 
@@ -31,6 +30,7 @@ from pydantic import Field, model_validator
 from bridge.clock import Clock
 from bridge.errors import CallbackError, MalformedCallbackError, UsageError, VerificationError
 from bridge.events import EventType, Status
+from bridge.immutable import immutable
 from bridge.providers import vonage_events as events
 from bridge.providers.base import (
     FORM,
@@ -95,7 +95,7 @@ class VonageSettings(InstanceSettings):
         return self
 
 
-@dataclass(frozen=True, slots=True)
+@immutable
 class VonageVerified(Verified):
     """A verified Vonage callback and the API it came from."""
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, ClassVar, Final, Literal
 
@@ -18,6 +17,7 @@ import orjson
 from bridge.clock import Clock
 from bridge.errors import CallbackError, MalformedCallbackError, VerificationError
 from bridge.events import DeliveryReceipt, EventType, InboundMessage, Status
+from bridge.immutable import immutable
 from bridge.providers.base import (
     FORM,
     JSON,
@@ -42,7 +42,7 @@ class EchoSettings(InstanceSettings):
     secret: Secret
 
 
-@dataclass(frozen=True, slots=True)
+@immutable
 class EchoVerified(Verified):
     fields: Mapping[str, Any] | None = None
 

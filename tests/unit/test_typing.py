@@ -1,4 +1,5 @@
-"""The seam's promise checked by mypy itself: parse() accepts only what verify() (or restore()) returned."""
+"""Promises checked by mypy itself: parse() accepts only what verify() (or restore()) returned, and the hot
+path's records (bridge/immutable.py) cannot be changed once built."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from tests.conftest import ROOT
 
 UNVERIFIED = ROOT / "tests" / "typing" / "unverified_parse.py"
 MARK = "# UNVERIFIED"
+MUTATED = ROOT / "tests" / "typing" / "mutated_event.py"
 
 
 def mypy(path: Path) -> tuple[str, int]:
@@ -46,3 +48,13 @@ def test_mypy_refuses_the_other_calls_that_need_a_verified_callback(tmp_path: Pa
                      "utf-8")
     report, status = mypy(other)
     assert status == 1 and "[arg-type]" in report, report
+
+
+def test_mypy_refuses_every_assignment_to_a_built_record() -> None:
+    source = MUTATED.read_text("utf-8")
+    marked = [n for n, text in enumerate(source.splitlines(), 1) if "# MUTATED" in text]
+    report, status = mypy(MUTATED)
+    assert status == 1, report
+    errors = [row for row in report.splitlines() if ": error:" in row]
+    assert [int(row.split(":")[1]) for row in errors] == marked, report
+    assert all("is read-only" in row for row in errors), report
