@@ -51,11 +51,21 @@ def event_id(
 
 
 def format_instant(moment: datetime) -> str:
-    """RFC 3339 in UTC with a `Z`, whole seconds unless the instant has a fraction (then ms)."""
-    # isoformat, not strftime: "%Y" does not pad years before 1000 to four digits.
+    """RFC 3339 in UTC with a `Z`, whole seconds unless the instant has a fraction (then ms, truncated)."""
     if moment.tzinfo is not UTC:
         moment = moment.astimezone(UTC)
-    return moment.isoformat(timespec="milliseconds" if moment.microsecond else "seconds")[:-6] + "Z"  # "+00:00"
+    micro = moment.microsecond
+    if 1970 <= moment.year < 2100:  # epoch seconds exact as a float here: the second's text from a small cache
+        head = _second_text(int(moment.timestamp()))
+        return f"{head}.{micro // 1000:03d}Z" if micro else head + "Z"
+    # isoformat, not strftime: "%Y" does not pad years before 1000 to four digits.
+    return moment.isoformat(timespec="milliseconds" if micro else "seconds")[:-6] + "Z"
+
+
+@functools.lru_cache(maxsize=256)  # a second's callbacks share it: isoformat costs more than the rest together
+def _second_text(seconds: int) -> str:
+    """`YYYY-MM-DDTHH:MM:SS` of whole epoch seconds, in UTC."""
+    return datetime.fromtimestamp(seconds, UTC).isoformat()[:19]
 
 
 # Event times repeat (a second's callbacks share them, and an event's time is rendered for its id and its

@@ -205,7 +205,7 @@ class Intake:
             headers=headers,
             client=client,
             received_at=received_at,
-            token=scope.get("path_params", {}).get("token"),
+            token=scope["path_params"].get("token") if "path_params" in scope else None,
             query=decode_params(query_string, "query string") if query_string else (),
         )
 

@@ -11,7 +11,15 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bridge.events import DeliveryReceipt, EventType, InboundMessage, Status, event_id, format_time
+from bridge.events import (
+    DeliveryReceipt,
+    EventType,
+    InboundMessage,
+    Status,
+    event_id,
+    format_instant,
+    format_time,
+)
 
 RFC3339_UTC = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{3})?Z$")
 CST = timezone(timedelta(hours=8))
@@ -122,6 +130,16 @@ def test_format_time_is_rfc3339_utc_with_z_for_any_instant(when: datetime) -> No
     parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
     in_utc = when.astimezone(UTC)  # (an inter-zone == is always False for a time in a DST gap)
     assert parsed == in_utc.replace(microsecond=in_utc.microsecond // 1000 * 1000)
+
+
+@settings(max_examples=1000, deadline=None)
+@given(when=aware_datetimes)
+def test_format_instant_is_the_isoformat_rendering_in_utc(when: datetime) -> None:
+    """Reception times' uncached rendering (a cached text per whole second) against isoformat's own."""
+    in_utc = when.astimezone(UTC).replace(tzinfo=None)
+    reference = in_utc.isoformat(timespec="milliseconds" if in_utc.microsecond else "seconds") + "Z"
+    assert format_instant(when) == reference
+    assert format_instant(when.replace(microsecond=999)) == format_instant(when.replace(microsecond=0))[:-1] + ".000Z"
 
 
 def test_format_time_converts_an_offset_to_utc() -> None:
