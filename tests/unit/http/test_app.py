@@ -570,7 +570,9 @@ async def test_the_replay_memory_and_its_early_evictions_are_exported(registry: 
         assert small.metric("sms_bridge_replay_evictions_total", **labels) == 1
 
 
-def test_servers_take_the_app_for_an_asgi3_app(settings: Settings, registry: CollectorRegistry, clock: FixedClock) -> None:
+def test_servers_take_the_app_for_an_asgi3_app(
+    settings: Settings, registry: CollectorRegistry, clock: FixedClock
+) -> None:
     """uvicorn (and gunicorn's uvicorn workers) run an app whose __call__ is not a coroutine function as ASGI 2,
     which the bridge is not: it would fail at start-up."""
     app = create_app(settings, FakePublisher(), registry, clock, Lifecycle())
