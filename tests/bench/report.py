@@ -28,7 +28,10 @@ REFERENCES: dict[str, tuple[str, ...]] = {
 }
 BRIDGES = ("bridge", "bridge_candidate")  # the targets are checked for each
 TARGET_RPS_SHARE, TARGET_RPS_AIM = 0.40, 0.5  # NxCloud callbacks/s against ceiling A, c=64
-TARGET_P99_NX, TARGET_P99_NX_AIM = 3.0, 2.0  # NxCloud p99 against ceiling A's, c=64
+TARGET_P99_NX, TARGET_P99_NX_AIM = 2.5, 2.0  # NxCloud p99 against ceiling A's, c=64 (issue #19)
+TARGET_TWILIO_RPS = 0.45  # Twilio callbacks/s against ceiling A, c=64 (issue #19)
+TARGET_TENCENT_RECORDS = 3.0  # Tencent x5 records/s against NxCloud callbacks/s, c=64 (issue #19)
+TARGET_P50_C1_MS = 1.0  # NxCloud p50 at c=1, ms (issue #19)
 TARGET_P99_TENCENT = 4.0  # Tencent x5 p99 against ceiling A's, c=64
 TARGET_SPOOL_RPS = 0.95  # the spool with Kafka healthy costs <= 5 % of throughput, c=64
 TARGET_RSS_MB = 100.0  # per worker, under load
@@ -146,6 +149,10 @@ def targets(table: list[dict[str, Any]], memory: list[dict[str, Any]]) -> list[d
             continue
         suffix = " (candidate)" if bridge != "bridge" else ""
         nx, tencent = found[("main", bridge, "nxcloud", 64)], found.get(("main", bridge, "tencent", 64), {})
+        twilio = found.get(("main", bridge, "twilio", 64), {})
+        nx_c1 = found.get(("main", bridge, "nxcloud", 1), {})
+        tencent_records = (tencent["records_s"] / nx["rps"] if tencent.get("records_s") and nx.get("rps")
+                           else None)
         spool = found.get(("main", f"{bridge}_spool", "nxcloud", 64), {}).get("vs", {}).get(bridge, {})
         rss = [e["worker_rss_mb_max"] for e in table if e["scenario"] == bridge and e["worker_rss_mb_max"]]
         rss += [p["rss_mb"] for p in memory if p["server"] == bridge]
@@ -157,6 +164,11 @@ def targets(table: list[dict[str, Any]], memory: list[dict[str, Any]]) -> list[d
              nx.get("vs_ceiling_a_p99"), TARGET_P99_NX, False),
             (f"Tencent x5: p99 <= {TARGET_P99_TENCENT} x ceiling A p99", tencent.get("vs_ceiling_a_p99"),
              TARGET_P99_TENCENT, False),
+            (f"Tencent x5: records/s >= {TARGET_TENCENT_RECORDS} x NxCloud callbacks/s", tencent_records,
+             TARGET_TENCENT_RECORDS, True),
+            (f"Twilio: callbacks/s >= {TARGET_TWILIO_RPS} x ceiling A", twilio.get("vs_ceiling_a_rps"),
+             TARGET_TWILIO_RPS, True),
+            (f"NxCloud c=1: p50 < {TARGET_P50_C1_MS:.0f} ms", nx_c1.get("p50_ms"), TARGET_P50_C1_MS, False),
             (f"Spool, Kafka healthy: callbacks/s >= {TARGET_SPOOL_RPS} x without spool", spool.get("rps"),
              TARGET_SPOOL_RPS, True),
             (f"RSS per worker under load <= {TARGET_RSS_MB:.0f} MB (max seen)", max(rss, default=None),
