@@ -24,7 +24,6 @@ from typing import Final
 import uvicorn
 from prometheus_client import CollectorRegistry
 from starlette.applications import Starlette
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from bridge.clock import SystemClock
 from bridge.config import Settings
@@ -92,27 +91,6 @@ class DrainingServer(uvicorn.Server):
         return True
 
 
-class DrainGate:
-    """Outermost middleware: while draining, every reply tells the client to close the connection
-    (`Connection: close`), so keep-alive clients reconnect elsewhere instead of being cut off."""
-
-    def __init__(self, app: ASGIApp, lifecycle: Lifecycle) -> None:
-        self.app = app
-        self.lifecycle = lifecycle
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or not self.lifecycle.draining:
-            await self.app(scope, receive, send)
-            return
-
-        async def send_closing(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                message = {**message, "headers": [*message.get("headers", ()), (b"connection", b"close")]}
-            await send(message)
-
-        await self.app(scope, receive, send_closing)
-
-
 def build_publisher(settings: Settings, registry: CollectorRegistry) -> Publisher:
     """The Kafka publisher, wrapped in a SpoolingPublisher when `spool:` is configured."""
     kafka = KafkaPublisher(settings.kafka)
@@ -122,14 +100,14 @@ def build_publisher(settings: Settings, registry: CollectorRegistry) -> Publishe
 
 
 def build_app(settings: Settings, tracing: Tracing | None = None) -> tuple[Starlette, Lifecycle]:
-    """The production wiring: real clock, real publisher, a fresh registry, the drain gate."""
+    """The production wiring: real clock, real publisher, a fresh registry, the lifecycle the drain turns
+    (while draining, the app's replies say `Connection: close`: bridge.http.app.BridgeApp)."""
     from bridge.http.app import create_app
 
     lifecycle = Lifecycle()
     registry = CollectorRegistry()
     app = create_app(settings, build_publisher(settings, registry), registry, SystemClock(), lifecycle,
                      tracing=tracing)
-    app.add_middleware(DrainGate, lifecycle=lifecycle)
     return app, lifecycle
 
 

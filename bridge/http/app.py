@@ -111,7 +111,7 @@ def create_app(
             accepted_log.flush()
 
     middleware = [Middleware(RequestIds)]
-    app = BridgeApp(endpoints, routes=routes, middleware=middleware, lifespan=lifespan)
+    app = BridgeApp(endpoints, lifecycle, routes=routes, middleware=middleware, lifespan=lifespan)
     app.router.default = NotFound(metrics)
     return app
 
@@ -119,20 +119,40 @@ def create_app(
 class BridgeApp(Starlette):
     """Starlette, with the callback paths taken first: a callback goes straight to its endpoint, skipping
     Starlette's error middleware (an endpoint turns every error into a reply itself) and its send wrapper,
-    four coroutines per callback, and its regex routes. Everything else goes through Starlette as usual."""
+    four coroutines per callback, and its regex routes. Everything else goes through Starlette as usual.
 
-    def __init__(self, endpoints: dict[str, CallbackEndpoint], **options: Any) -> None:
+    Because callbacks skip Starlette's middleware, what every reply needs lives here: while draining, every
+    reply, a callback's or any other, says `Connection: close`, so keep-alive clients reconnect elsewhere
+    instead of being cut off. And add_middleware() is refused: the callbacks would never pass through it."""
+
+    def __init__(self, endpoints: dict[str, CallbackEndpoint], lifecycle: Lifecycle, **options: Any) -> None:
         super().__init__(**options)
         self.callbacks = endpoints
+        self.lifecycle = lifecycle
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         # A coroutine function, as servers expect: uvicorn takes an app whose __call__ is not one for ASGI 2.
         if scope["type"] == "http":
+            if self.lifecycle.draining:
+                send = _closing(send)
             endpoint = endpoint_for(self.callbacks, scope)
             if endpoint is not None:
                 await endpoint(scope, receive, send)
                 return
         await super().__call__(scope, receive, send)
+
+    def add_middleware(self, middleware_class: Any, *args: Any, **kwargs: Any) -> None:
+        raise TypeError("BridgeApp sends callbacks straight to their endpoints, past any Starlette middleware: "
+                        "give create_app() what every reply needs instead")
+
+
+def _closing(send: Send) -> Send:
+    async def send_closing(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            message = {**message, "headers": [*message.get("headers", ()), (b"connection", b"close")]}
+        await send(message)
+
+    return send_closing
 
 
 def endpoint_for(endpoints: dict[str, CallbackEndpoint], scope: Scope) -> CallbackEndpoint | None:

@@ -107,6 +107,7 @@ class GroupCommit:
         self._timeout = timeout
         self._open: dict[tuple[str, int], _Group] = {}
         self._writers: dict[tuple[str, int], asyncio.Task[None]] = {}
+        self._answered: dict[tuple[str, int], asyncio.Future[None]] = {}  # the last batch handed over, answered
         self._partitions: dict[str, list[int]] = {}
 
     def send(self, records: Sequence[KafkaRecord]) -> asyncio.Future[None] | None:
@@ -144,16 +145,26 @@ class GroupCommit:
         self._partitions.clear()
 
     async def _write(self, tp: tuple[str, int]) -> None:
-        """Hand this partition's groups to the producer one after the other, until none is open."""
+        """Hand this partition's groups to the producer one after the other, until none is open; each only once
+        Kafka has answered the one before. aiokafka keeps one request in flight per broker, so a batch handed
+        over earlier would wait in its accumulator anyway (each in an asyncio.wait for the drain) while the
+        callbacks after it start another: waiting here, they all join the group being handed over next, and
+        the partition sends fewer, fuller batches (~4.6 records a batch under the benchmark's load before)."""
         try:
-            while (group := self._open.pop(tp, None)) is not None:
+            while True:
+                previous = self._answered.get(tp)
+                if previous is not None and not previous.done():
+                    await previous  # never raises: set to None whatever the batch's outcome
+                group = self._open.pop(tp, None)
+                if group is None:
+                    break
                 try:
                     acked = [await self._producer.send_batch(b, tp[0], partition=tp[1])
                              for b in self._batches(group.records)]
                 except Exception as error:  # the callbacks waiting on this group get it
                     group.settle(error)
                     continue
-                _when_all(acked, group)
+                self._answered[tp] = _when_all(acked, group)
         finally:
             self._writers.pop(tp, None)
 
@@ -168,24 +179,25 @@ class GroupCommit:
         return batches
 
 
-def _when_all(acked: list[asyncio.Future[Any]], group: _Group) -> None:
-    """Settle the group when every batch is acknowledged, or with the first batch's error."""
-    if len(acked) == 1:  # the usual case: one batch, no count to keep
-        acked[0].add_done_callback(lambda batch: group.settle(_error_of(batch)))
-        return
+def _when_all(acked: list[asyncio.Future[Any]], group: _Group) -> asyncio.Future[None]:
+    """Settle the group when every batch is acknowledged, or with the first batch's error; the future returned
+    is done (always with None) when Kafka has answered for every batch, whatever it said."""
+    answered: asyncio.Future[None] = asyncio.get_running_loop().create_future()
     left = [len(acked)]
 
     def one(batch: asyncio.Future[Any]) -> None:
         error = _error_of(batch)
+        left[0] -= 1
         if error is not None:
             group.settle(error)
-            return
-        left[0] -= 1
-        if left[0] == 0:
+        elif left[0] == 0:
             group.settle(None)
+        if left[0] == 0 and not answered.done():
+            answered.set_result(None)
 
     for batch in acked:
         batch.add_done_callback(one)
+    return answered
 
 
 def _error_of(batch: asyncio.Future[Any]) -> BaseException | None:

@@ -93,8 +93,8 @@ class Rule:
 RULES: Final[tuple[Rule, ...]] = (
     # HTTP parse and reply: what ceiling A pays too.
     *(Rule(p, HTTP, library=True) for p in ("uvicorn/", "httptools/", "h11/", "starlette/", "anyio/")),
-    Rule("bridge/http/app.py", HTTP),  # the ASGI entry: CallbackRouter, the 404 app
-    Rule("bridge/cli/serve.py", HTTP),  # DrainGate, the middleware every request passes
+    Rule("bridge/http/app.py", HTTP),  # the ASGI entry: BridgeApp (and its drain header), the 404 app
+    Rule("bridge/cli/serve.py", HTTP),  # the server around the app
     Rule("tests/bench/apps.py", HTTP),  # ceiling A's bare endpoint (read, orjson/parse_qsl, reply)
     Rule("bridge/http/intake.py", GLUE, {"read_body": HTTP, "send_reply": HTTP}),
     Rule("bridge/http/endpoint.py", GLUE, {"_fields": LOG, "masked_parties": LOG}),

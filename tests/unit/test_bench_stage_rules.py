@@ -48,10 +48,7 @@ ENTRY = [
 CALLBACK = [
     *ENTRY,
     "RequestResponseCycle.run_asgi (uvicorn/protocols/http/httptools_impl.py:416)",
-    "Starlette.__call__ (starlette/applications.py:90)",
-    "ServerErrorMiddleware.__call__ (starlette/middleware/errors.py:164)",
-    "DrainGate.__call__ (bridge/cli/serve.py:102)",
-    "CallbackRouter.__call__ (bridge/http/app.py:135)",
+    "BridgeApp.__call__ (bridge/http/app.py:134)",
     "CallbackEndpoint.__call__ (bridge/http/endpoint.py:83)",
 ]
 PIPELINE = [

@@ -17,7 +17,7 @@ from starlette.applications import Starlette
 from bridge.clock import FixedClock
 from bridge.config import Settings
 from bridge.errors import PublishError
-from bridge.http.app import create_app
+from bridge.http.app import RequestIds, create_app
 from bridge.http.lifecycle import Lifecycle
 from bridge.logs import JsonFormatter
 from tests.conftest import (
@@ -579,3 +579,21 @@ def test_servers_take_the_app_for_an_asgi3_app(
     config = uvicorn.Config(app, lifespan="off")
     config.load()
     assert config.interface == "asgi3"
+
+
+async def test_while_draining_every_reply_says_connection_close_callbacks_too(bridge: Bridge) -> None:
+    before = await bridge.client.get("/readyz")
+    assert "connection" not in before.headers
+    bridge.lifecycle.draining = True
+    callback = await bridge.post(f"{TENCENT}/{TENCENT_TOKEN}", STATUS, JSON)
+    probe = await bridge.client.get("/readyz")
+    assert (callback.status_code, callback.headers["connection"]) == (503, "close")
+    assert (probe.status_code, probe.headers["connection"]) == (503, "close")
+
+
+def test_middleware_cannot_be_added_where_callbacks_would_skip_it(
+    settings: Settings, registry: CollectorRegistry, clock: FixedClock
+) -> None:
+    app = create_app(settings, FakePublisher(), registry, clock, Lifecycle())
+    with pytest.raises(TypeError, match="past any Starlette middleware"):
+        app.add_middleware(RequestIds)

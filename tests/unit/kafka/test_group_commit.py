@@ -144,11 +144,30 @@ async def test_a_partitions_groups_are_handed_over_in_order_and_split_when_a_bat
     await asyncio.sleep(0)
     second = asyncio.create_task(publish(group, [record("b0")]))
     await asyncio.sleep(0.01)
+    producer.ack()  # the first group's three batches: then the second group goes
+    await asyncio.sleep(0.01)
     order = [k.decode() for *_, b, _ in producer.sent for k in b.records]
     assert order == [f"a{i}" for i in range(10)] + ["b0"]
     assert max(len(b.records) for *_, b, _ in producer.sent) == 4
     producer.ack()
     await asyncio.gather(first, second)
+
+
+async def test_the_next_group_waits_for_kafkas_answer_and_takes_every_callback_that_came_meanwhile() -> None:
+    producer = Producer(partitions=1)
+    group = GroupCommit(producer, 5.0)
+    first = asyncio.create_task(publish(group, [record("a")]))
+    await asyncio.sleep(0.01)
+    later = [asyncio.create_task(publish(group, [record(f"b{i}")])) for i in range(5)]
+    await asyncio.sleep(0.01)
+    assert len(producer.sent) == 1  # nothing handed over while Kafka has not answered the first batch
+    producer.ack(RuntimeError("the first batch failed"))  # an answer all the same
+    await asyncio.sleep(0.01)
+    assert [len(b.records) for *_, b, _ in producer.sent] == [1, 5]  # one batch for the five
+    producer.ack()
+    await asyncio.gather(*later)
+    with pytest.raises(RuntimeError):
+        await first
 
 
 
