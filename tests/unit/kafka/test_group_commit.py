@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bridge.kafka.envelope import KafkaRecord
-from bridge.kafka.group_commit import GroupCommit, murmur2
+from bridge.kafka.group_commit import HANDED_OVER, GroupCommit, murmur2
 from bridge.kafka.group_commit import partition_of as bridge_partition_of
 
 pytestmark = pytest.mark.anyio
@@ -153,19 +153,22 @@ async def test_a_partitions_groups_are_handed_over_in_order_and_split_when_a_bat
     await asyncio.gather(first, second)
 
 
-async def test_the_next_group_waits_for_kafkas_answer_and_takes_every_callback_that_came_meanwhile() -> None:
+async def test_a_partition_has_two_groups_in_aiokafkas_hands_and_the_third_takes_every_callback_meanwhile() -> None:
     producer = Producer(partitions=1)
     group = GroupCommit(producer, 5.0)
+    assert HANDED_OVER == 2
     first = asyncio.create_task(publish(group, [record("a")]))
     await asyncio.sleep(0.01)
-    later = [asyncio.create_task(publish(group, [record(f"b{i}")])) for i in range(5)]
+    second = [asyncio.create_task(publish(group, [record(f"b{i}")])) for i in range(3)]
     await asyncio.sleep(0.01)
-    assert len(producer.sent) == 1  # nothing handed over while Kafka has not answered the first batch
-    producer.ack(RuntimeError("the first batch failed"))  # an answer all the same
+    third = [asyncio.create_task(publish(group, [record(f"c{i}")])) for i in range(5)]
     await asyncio.sleep(0.01)
-    assert [len(b.records) for *_, b, _ in producer.sent] == [1, 5]  # one batch for the five
+    assert [len(b.records) for *_, b, _ in producer.sent] == [1, 3]  # the third waits for Kafka's first answer
+    producer.sent[0][3].set_exception(RuntimeError("the first batch failed"))  # an answer all the same
+    await asyncio.sleep(0.01)
+    assert [len(b.records) for *_, b, _ in producer.sent] == [1, 3, 5]  # one batch for the five
     producer.ack()
-    await asyncio.gather(*later)
+    await asyncio.gather(*second, *third)
     with pytest.raises(RuntimeError):
         await first
 
