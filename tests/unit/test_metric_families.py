@@ -7,6 +7,7 @@ import math
 import re
 import time
 from collections.abc import Iterator
+from typing import Any
 
 import prometheus_client
 import pytest
@@ -55,19 +56,17 @@ def recordings(bounds: tuple[float, ...]) -> st.SearchStrategy[list[Recording]]:
 
 
 def record_theirs(registry: CollectorRegistry, bounds: tuple[float, ...], steps: list[Recording]) -> None:
-    counter = Counter(COUNTER, "Callbacks handled, by outcome.", LABELS, registry=registry)
-    histogram = Histogram(HISTOGRAM, "Time from request to reply.", LABELS, buckets=bounds, registry=registry)
-    for index, amount in steps:
-        labels = LABEL_SETS[index]
-        counter_child, histogram_child = counter.labels(*labels), histogram.labels(*labels)
-        if amount is not None:
-            counter_child.inc()
-            histogram_child.observe(amount)
+    record(Counter(COUNTER, "Callbacks handled, by outcome.", LABELS, registry=registry),
+           Histogram(HISTOGRAM, "Time from request to reply.", LABELS, buckets=bounds, registry=registry), steps)
 
 
 def record_ours(registry: CollectorRegistry, bounds: tuple[float, ...], steps: list[Recording]) -> None:
-    counter = CounterFamily(COUNTER, "Callbacks handled, by outcome.", LABELS, registry)
-    histogram = HistogramFamily(HISTOGRAM, "Time from request to reply.", LABELS, registry, buckets=bounds)
+    record(CounterFamily(COUNTER, "Callbacks handled, by outcome.", LABELS, registry),
+           HistogramFamily(HISTOGRAM, "Time from request to reply.", LABELS, registry, buckets=bounds), steps)
+
+
+def record(counter: Any, histogram: Any, steps: list[Recording]) -> None:
+    """The same recordings into either kind of family (their children have the same methods)."""
     for index, amount in steps:
         labels = LABEL_SETS[index]
         counter_child, histogram_child = counter.labels(*labels), histogram.labels(*labels)
