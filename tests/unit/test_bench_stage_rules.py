@@ -77,7 +77,7 @@ def test_the_entry_chain_alone_or_nothing_is_the_event_loop() -> None:
 
 def test_uvicorn_starlette_the_app_entry_and_the_reply_are_http() -> None:
     assert stage(*ENTRY, "HttpToolsProtocol.data_received (uvicorn/protocols/http/httptools_impl.py:173)") == HTTP
-    assert stage(*CALLBACK[:-1]) == HTTP  # CallbackRouter's own time
+    assert stage(*CALLBACK[:-1]) == HTTP  # BridgeApp's own time
     assert stage(*CALLBACK, "send_reply (bridge/http/intake.py:139)") == HTTP
     assert stage(*CALLBACK, "read_body (bridge/http/intake.py:120)") == HTTP
     reply = "RequestResponseCycle.send (uvicorn/protocols/http/httptools_impl.py:522)"
