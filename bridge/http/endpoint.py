@@ -103,14 +103,12 @@ class CallbackEndpoint:
         elapsed = time.perf_counter() - started
         self.metrics.callback_done(self.kind, self.instance, outcome, elapsed)
         if stored is not None and self.accepted_log.enabled:
-            self.accepted_log.write({  # the fields of _fields(), written out: this line runs for every callback
-                "event": "callback", "request_id": request_id, "provider": self.kind, "instance": self.instance,
-                "outcome": outcome, "reason": None, "detail": None,
-                "event_ids": [r.event_id for r in stored.records],
-                "parties": [masked_parties(e) for e in stored.events[:5]],
-                "dead_lettered_reports": len(stored.bad),
-                "latency_ms": round(elapsed * 1000, 3),
-            })
+            fields = self._fields(request_id, outcome, None, None)
+            fields["event_ids"] = [r.event_id for r in stored.records]
+            fields["parties"] = [masked_parties(e) for e in stored.events[:5]]
+            fields["dead_lettered_reports"] = len(stored.bad)
+            fields["latency_ms"] = round(elapsed * 1000, 3)
+            self.accepted_log.write(fields)
         if span is not None and self.tracing is not None:
             self.tracing.callback_done(span, reply.status, outcome, reason)
         await send_reply(send, reply, request_id)

@@ -21,9 +21,9 @@ import base64
 import functools
 import hashlib
 import hmac
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Final
 from urllib.parse import urlparse
 
 from bridge.errors import VerificationError
@@ -34,8 +34,8 @@ SETTINGS_HEADER: Final = "x-twilio-webhooks-signature-settings"
 BODY_HASH_PARAM: Final = "bodySHA256"
 HMAC_SHA1: Final = "HMAC_SHA1"
 HMAC_SHA256: Final = "HMAC_SHA256"
-ALGORITHMS: Final[Mapping[str, Callable[[], Any]]] = {HMAC_SHA1: hashlib.sha1, HMAC_SHA256: hashlib.sha256}
-_DIGESTS: Final = {HMAC_SHA1: "sha1", HMAC_SHA256: "sha256"}  # by name: hmac.digest's one-shot OpenSSL path
+# The digest of each algorithm, by name: hmac.digest's one-shot OpenSSL path takes a name.
+ALGORITHMS: Final[Mapping[str, str]] = {HMAC_SHA1: "sha1", HMAC_SHA256: "sha256"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,7 +79,7 @@ def signed_params(params: Iterable[tuple[str, str]]) -> str:
 
 def _sign(token: str, data: str, algorithm: str) -> str:
     key, message = token.encode("utf-8", "surrogatepass"), data.encode("utf-8", "surrogatepass")
-    return base64.b64encode(hmac.digest(key, message, _DIGESTS[algorithm])).decode("ascii")
+    return base64.b64encode(hmac.digest(key, message, ALGORITHMS[algorithm])).decode("ascii")
 
 
 @functools.lru_cache(maxsize=256)  # an instance's callbacks come to a few URLs; urlparse/geturl cost ~10 µs

@@ -38,6 +38,14 @@ TENCENT_PATH: Final = "/callbacks/tencent/test"
 TWILIO_PATH: Final = "/callbacks/twilio/test"
 REPORTS_PER_TENCENT_CALLBACK: Final = 5
 RECORDS_PER_CALLBACK: Final = {"nxcloud": 1, "tencent": REPORTS_PER_TENCENT_CALLBACK, "twilio": 1}
+KINDS: Final = tuple(RECORDS_PER_CALLBACK)  # the benchmark's bodies, in the order its tables show them
+TWILIO_INSTANCE: Final = {  # the Twilio instance the benchmark's bridges add to the tests' configuration
+    "kind": "twilio",
+    "name": "twilio-test",
+    "path": TWILIO_PATH,
+    "source": "/sms/twilio/AC" + "0" * 32,
+    "auth_tokens": ["bench-twilio-auth-token-0123456789"],
+}
 TWILIO_UNDELIVERED_EVERY: Final = 4
 
 

@@ -50,7 +50,7 @@ import yaml
 from bridge.cli.dev_broker import EmbeddedBroker, free_port
 from bridge.config import load
 from tests.bench import pyspy
-from tests.bench.corpora import nxcloud_corpus, tencent_corpus, twilio_corpus, write_corpus
+from tests.bench.corpora import KINDS, TWILIO_INSTANCE, nxcloud_corpus, tencent_corpus, twilio_corpus, write_corpus
 from tests.bench.measure import Meter
 from tests.bench.memory import MILLION, measure_memory
 from tests.bench.procs import BOTH, LOAD_CORE, ROOT, SERVER_CORE, Server, rss_mb, set_affinity
@@ -59,14 +59,6 @@ from tests.bench.workload import LoadResult, have_wrk
 from tests.conftest import NX_ACCESS_KEY, NX_SECRET, TENCENT_TOKEN, TOPICS, config_dict
 
 RESULTS = Path(__file__).resolve().parent / "results"
-KINDS: Final = ("nxcloud", "tencent", "twilio")
-TWILIO_INSTANCE: Final = {
-    "kind": "twilio",
-    "name": "twilio-test",
-    "path": "/callbacks/twilio/test",
-    "source": "/sms/twilio/AC" + "0" * 32,
-    "auth_tokens": ["bench-twilio-auth-token-0123456789"],
-}
 CYCLED_CORPUS: Final = {"tencent": 200, "twilio": 1000}  # callbacks in a corpus that is replayed in a loop
 PHASES: Final = ("startup", "main", "scaling", "profile", "memory")
 

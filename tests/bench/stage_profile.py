@@ -59,6 +59,7 @@ from pathlib import Path
 from typing import Any, Final
 
 from tests.bench import pyspy
+from tests.bench.corpora import KINDS
 from tests.bench.measure import Meter
 from tests.bench.procs import CLK_TCK, LOAD_CORE, SERVER_CORE, Server, cpu_seconds, metrics_totals
 from tests.bench.report import environment
@@ -67,7 +68,6 @@ from tests.bench.stage_rules import HTTP, LOOP, OTHER, STAGES, Attribution, attr
 from tests.bench.workload import have_wrk
 from tests.conftest import TOPICS
 
-KINDS: Final = ("nxcloud", "tencent", "twilio")
 TITLES: Final = {"nxcloud": "NxCloud (1 rec)", "tencent": "Tencent x5", "twilio": "Twilio (form + HMAC-SHA1)"}
 CONCURRENCY: Final = 64
 TAIL_SECONDS: Final = 2  # py-spy runs this much longer than the load: the server idles, nothing is sampled

@@ -65,18 +65,16 @@ import yaml
 
 from bridge.cli.dev_broker import EmbeddedBroker
 from bridge.config import Settings, parse
-from tests.bench.corpora import nxcloud_corpus, tencent_corpus, twilio_corpus
+from tests.bench.corpora import (
+    KINDS,
+    RECORDS_PER_CALLBACK,
+    TWILIO_INSTANCE,
+    nxcloud_corpus,
+    tencent_corpus,
+    twilio_corpus,
+)
 from tests.conftest import NX_ACCESS_KEY, NX_SECRET, TENCENT_TOKEN, TOPICS, config_dict
 
-KINDS: Final = ("nxcloud", "tencent", "twilio")
-RECORDS: Final = {"nxcloud": 1, "tencent": 5, "twilio": 1}
-TWILIO_INSTANCE: Final = {
-    "kind": "twilio",
-    "name": "twilio-test",
-    "path": "/callbacks/twilio/test",
-    "source": "/sms/twilio/AC" + "0" * 32,
-    "auth_tokens": ["bench-twilio-auth-token-0123456789"],
-}
 # uvicorn + httptools + socket work per request at c=64 that ceiling A pays outside the ASGI app:
 # ceiling A's CPU per request (58 µs, README Performance, session 20261202T023938Z) minus its
 # in-process Starlette part (~26 µs, /work/shared/research/perf-baseline.md). Override with --http-us.
@@ -554,7 +552,7 @@ async def measure_kind(kind: str, options: argparse.Namespace, corpora: Corpora,
         entries_runs.append({f"{s}|{h}": n / count for (s, h), n in CLOCK.entries.items()}
                             | {f"child:{s}|{h}": n / count for (s, h), n in CLOCK.child_entries.items()})
     return {
-        "callbacks_per_run": count, "records_per_callback": RECORDS[kind], "errors": errors,
+        "callbacks_per_run": count, "records_per_callback": RECORDS_PER_CALLBACK[kind], "errors": errors,
         "whole": wholes, "null_driver": nulls, "ceiling_in_app": ceilings, "instrumented_total": totals,
         "stages": stage_runs, "entries": entries_runs, "preempted_entries_per_callback": dropped_runs,
     }
@@ -599,7 +597,7 @@ def table(result: dict[str, Any], http_outside: float) -> str:
     overhead = result["overhead_ns"]
     rows = {k: corrected(v, overhead) for k, v in result["kinds"].items()}
     head = "| stage (µs CPU per callback) | " + " | ".join(
-        f"{k} ({RECORDS[k]} rec)" for k in rows) + " |"
+        f"{k} ({RECORDS_PER_CALLBACK[k]} rec)" for k in rows) + " |"
     out = [head, "|---|" + "---:|" * len(rows)]
 
     def line(name: str, values: Sequence[float], bold: bool = False) -> None:

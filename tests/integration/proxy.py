@@ -80,37 +80,46 @@ class FaultProxy:
             process.stdout.close()
 
 
-async def _serve(port: int, target_port: int) -> None:
-    writers: set[asyncio.StreamWriter] = set()
-    flowing = asyncio.Event()
-    flowing.set()
-    state = {"cut": False}
+async def forward(client_reader: asyncio.StreamReader, client_writer: asyncio.StreamWriter, target_port: int,
+                  writers: set[asyncio.StreamWriter], flowing: asyncio.Event | None = None) -> None:
+    """One client connection piped both ways to 127.0.0.1:<target_port> until either side ends (its writers in
+    `writers` meanwhile, so the caller can reset them); bytes move only while `flowing` is set, if given."""
 
     async def pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         with contextlib.suppress(OSError, ConnectionError):
             while data := await reader.read(65536):
-                await flowing.wait()
+                if flowing is not None:
+                    await flowing.wait()
                 if writer.transport.is_closing():
                     break
                 writer.write(data)
                 await writer.drain()
         writer.transport.abort()
 
+    try:
+        broker_reader, broker_writer = await asyncio.open_connection("127.0.0.1", target_port)
+    except OSError:
+        client_writer.transport.abort()
+        return
+    pair = {client_writer, broker_writer}
+    writers.update(pair)
+    try:
+        await asyncio.gather(pipe(client_reader, broker_writer), pipe(broker_reader, client_writer))
+    finally:
+        writers.difference_update(pair)
+
+
+async def _serve(port: int, target_port: int) -> None:
+    writers: set[asyncio.StreamWriter] = set()
+    flowing = asyncio.Event()
+    flowing.set()
+    state = {"cut": False}
+
     async def handle(client_reader: asyncio.StreamReader, client_writer: asyncio.StreamWriter) -> None:
         if state["cut"]:
             client_writer.transport.abort()
             return
-        try:
-            broker_reader, broker_writer = await asyncio.open_connection("127.0.0.1", target_port)
-        except OSError:
-            client_writer.transport.abort()
-            return
-        pair = {client_writer, broker_writer}
-        writers.update(pair)
-        try:
-            await asyncio.gather(pipe(client_reader, broker_writer), pipe(broker_reader, client_writer))
-        finally:
-            writers.difference_update(pair)
+        await forward(client_reader, client_writer, target_port, writers, flowing)
 
     server = await asyncio.start_server(handle, "127.0.0.1", port)
     loop = asyncio.get_running_loop()

@@ -17,6 +17,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from bridge.cli.dev_broker import free_port
+from tests.integration.proxy import forward
 
 
 class Authority:
@@ -123,25 +124,8 @@ class TlsTerminator:
         self._stopped = asyncio.Event()
         writers: set[asyncio.StreamWriter] = set()
 
-        async def pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-            with contextlib.suppress(OSError, ConnectionError):
-                while data := await reader.read(65536):
-                    writer.write(data)
-                    await writer.drain()
-            writer.transport.abort()
-
         async def handle(client_reader: asyncio.StreamReader, client_writer: asyncio.StreamWriter) -> None:
-            try:
-                broker_reader, broker_writer = await asyncio.open_connection("127.0.0.1", self.target_port)
-            except OSError:
-                client_writer.transport.abort()
-                return
-            pair = {client_writer, broker_writer}
-            writers.update(pair)
-            try:
-                await asyncio.gather(pipe(client_reader, broker_writer), pipe(broker_reader, client_writer))
-            finally:
-                writers.difference_update(pair)
+            await forward(client_reader, client_writer, self.target_port, writers)
 
         server = await asyncio.start_server(handle, "127.0.0.1", self.port, ssl=self._context)
         self._listening.set()
