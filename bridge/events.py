@@ -7,7 +7,7 @@ import hashlib
 from dataclasses import field
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, Final
 
 import orjson
 
@@ -46,7 +46,7 @@ def event_id(
     sends no event time (the id must not change with the time of a retry).
     """
     moment = None if occurred_at is None else format_time(occurred_at)
-    material = orjson.dumps([provider, type_.value, message_key, status_code, moment])
+    material = orjson.dumps([provider, type_, message_key, status_code, moment])  # a StrEnum dumps as its value
     return hashlib.sha256(material).hexdigest()[:32]
 
 
@@ -57,9 +57,12 @@ def format_instant(moment: datetime) -> str:
     micro = moment.microsecond
     if 1970 <= moment.year < 2100:  # epoch seconds exact as a float here: the second's text from a small cache
         head = _second_text(int(moment.timestamp()))
-        return f"{head}.{micro // 1000:03d}Z" if micro else head + "Z"
+        return head + _MILLIS[micro // 1000] if micro else head + "Z"
     # isoformat, not strftime: "%Y" does not pad years before 1000 to four digits.
     return moment.isoformat(timespec="milliseconds" if micro else "seconds")[:-6] + "Z"
+
+
+_MILLIS: Final = tuple(f".{ms:03d}Z" for ms in range(1000))
 
 
 @functools.lru_cache(maxsize=256)  # a second's callbacks share it: isoformat costs more than the rest together

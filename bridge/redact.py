@@ -45,12 +45,16 @@ class Secret:
         )
 
 
+_STARS: Final = tuple("*" * n for n in range(64))  # every accepted callback masks its numbers for the log line
+
+
 def mask_phone(number: str | None) -> str | None:
     """Keep a number's country-code-ish head and last two digits: `+8613800138000` -> `+86*********00`."""
     if number is None:
         return None
     n = len(number)
-    head = 3 if number.startswith("+") else 2
-    if n - head - 2 < 1:  # nothing would be left to hide (e.g. "+1234"): hide it all
+    head = 3 if number[:1] == "+" else 2
+    hidden = n - head - 2
+    if hidden < 1:  # nothing would be left to hide (e.g. "+1234"): hide it all
         return "*" * n
-    return number[:head] + "*" * (n - head - 2) + number[-2:]
+    return number[:head] + (_STARS[hidden] if hidden < 64 else "*" * hidden) + number[-2:]

@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Mapping
 from typing import Any, Final, TextIO
 
 import orjson
@@ -23,6 +24,19 @@ from bridge.logs import JsonFormatter
 
 FLUSH_SECONDS: Final = 0.05
 FLUSH_BYTES: Final = 64 * 1024
+
+
+class Fixed:
+    """Fields every line of one writer carries (an endpoint's provider, instance and outcome), rendered once."""
+
+    __slots__ = ("fields", "json")
+
+    def __init__(self, fields: Mapping[str, Any]) -> None:
+        self.fields = dict(fields)
+        self.json = orjson.dumps(self.fields, default=str)[1:-1] + b"," if self.fields else b""
+
+
+NO_FIXED: Final = Fixed({})
 
 
 class AcceptedLog:
@@ -43,18 +57,18 @@ class AcceptedLog:
     def enabled(self) -> bool:
         return self._logger.isEnabledFor(logging.INFO)
 
-    def write(self, fields: dict[str, Any]) -> None:
-        """One "callback accepted" line with these fields."""
+    def write(self, fields: dict[str, Any], fixed: Fixed = NO_FIXED) -> None:
+        """One "callback accepted" line with the `fixed` fields, then these."""
         if self._stream is None:
-            self._logger.info("callback accepted", extra=fields)
+            self._logger.info("callback accepted", extra={**fixed.fields, **fields})
             return
         now = time.time()
         second = int(now)
         if second != self._second:
             self._second = second
             self._prefix = b'{"ts":"' + time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second)).encode()
-        line = b"%s.%03dZ\"%s%s\n" % (self._prefix, int((now - second) * 1000), self._head,
-                                      orjson.dumps(fields, default=str)[1:])
+        line = b"%s.%03dZ\"%s%s%s\n" % (self._prefix, int((now - second) * 1000), self._head, fixed.json,
+                                        orjson.dumps(fields, default=str)[1:])
         self._buffer.append(line)
         self._size += len(line)
         if self._size >= FLUSH_BYTES:

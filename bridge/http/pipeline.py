@@ -120,8 +120,10 @@ class Pipeline:
             except MalformedCallbackError as error:  # too large even without `raw`
                 bad.append(BadReport(index, item.raw if self.envelope.include_raw else None, error))
         try:
-            await self._publish([*records, *(self._dead_letter(verified, b.error, request_id, b) for b in bad)],
-                                reply_by)
+            await self._publish(
+                [*records, *[self._dead_letter(verified, b.error, request_id, b) for b in bad]] if bad else records,
+                reply_by,
+            )
         except BaseException as error:
             if producer is not None and self.tracing is not None:
                 self.tracing.publish_done(producer, error)
@@ -133,8 +135,8 @@ class Pipeline:
         now = self.clock.time()
         for event, record in zip(events, records, strict=True):
             receipt = event if isinstance(event, DeliveryReceipt) else None
-            self.metrics.event_published(
-                self.kind, self.instance, event.type.value, record.topic, receipt.status.value if receipt else None,
+            self.metrics.event_published(  # StrEnum members are their values: no .value lookups per event
+                self.kind, self.instance, event.type, record.topic, receipt.status if receipt else None,
                 event.region, now - event.occurred_at.timestamp(), final=receipt is not None and receipt.final,
             )
         if not events:  # every report dead-lettered: stored, but nothing was understood

@@ -111,21 +111,26 @@ class GroupCommit:
         self._writers: dict[tuple[str, int], asyncio.Task[None]] = {}
         self._answered: dict[tuple[str, int], collections.deque[asyncio.Future[None]]] = {}  # last groups handed over
         self._partitions: dict[str, list[int]] = {}
+        self._loop: asyncio.AbstractEventLoop | None = None  # the loop of the first send(): its producer's
 
     def send(self, records: Sequence[KafkaRecord]) -> asyncio.Future[None] | None:
         """Add the records to their partitions' open groups; the callback's outcome, to await (it fails with the
         first failure of a group that holds one of its records). None, with nothing added, while a record's
         topic has partitions not looked up yet: `await learn(records)`, then send again."""
         partitions = self._partitions
-        if any(record.topic not in partitions for record in records):
-            return None
-        loop = asyncio.get_running_loop()
+        for record in records:
+            if record.topic not in partitions:
+                return None
+        loop = self._loop
+        if loop is None:
+            loop = self._loop = asyncio.get_running_loop()
+        opened = self._open
         groups: list[_Group] = []
         for record in records:
             tp = (record.topic, partition_of(record.key, partitions[record.topic]))
-            group = self._open.get(tp)
+            group = opened.get(tp)
             if group is None:
-                group = self._open[tp] = _Group(loop, self._timeout)
+                group = opened[tp] = _Group(loop, self._timeout)
                 if tp not in self._writers:
                     self._writers[tp] = loop.create_task(self._write(tp))
             group.records.append(record)
@@ -186,7 +191,7 @@ class GroupCommit:
 def _when_all(acked: list[asyncio.Future[Any]], group: _Group) -> asyncio.Future[None]:
     """Settle the group when every batch is acknowledged, or with the first batch's error; the future returned
     is done (always with None) when Kafka has answered for every batch, whatever it said."""
-    answered: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+    answered: asyncio.Future[None] = acked[0].get_loop().create_future()
     left = [len(acked)]
 
     def one(batch: asyncio.Future[Any]) -> None:

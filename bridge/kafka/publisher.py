@@ -223,7 +223,7 @@ class KafkaPublisher:
         try:
             while (outcome := group.send(records)) is None:  # each group times out at the produce deadline
                 await group.learn(records)
-            if deadline is not None and deadline - asyncio.get_running_loop().time() < self._deadline:
+            if deadline is not None and deadline - outcome.get_loop().time() < self._deadline:
                 await self._wait_until(outcome, deadline)
             else:
                 await outcome  # this callback's own future: cancelling it (its deadline) touches no other

@@ -100,11 +100,11 @@ def query_or_form(callback: RawCallback, *, reason: MalformedReason = "invalid_u
 
 def load_json(body: bytes) -> Any:
     """Decode a UTF-8 JSON body; MalformedCallbackError names the rule broken."""
-    if not body.strip():
-        raise MalformedCallbackError("invalid_json", "body is empty")
     try:
         return orjson.loads(body)
-    except orjson.JSONDecodeError as exc:
+    except orjson.JSONDecodeError as exc:  # the body is looked at again only when it is not JSON
+        if not body.strip():
+            raise MalformedCallbackError("invalid_json", "body is empty") from exc
         if "utf-8" in str(exc).lower() or "surrogate" in str(exc).lower():
             raise MalformedCallbackError("invalid_utf8", "body is not valid UTF-8") from exc
         raise MalformedCallbackError("invalid_json", "body is not valid JSON") from exc
@@ -125,6 +125,8 @@ def identifier(record: dict[str, Any], name: str, *, where: str = "") -> str:
     """A required id or number that becomes a record key or CloudEvents attribute: non-empty,
     no control characters (CloudEvents strings forbid them)."""
     value = text_field(record, name, where=where)
+    if value and value.isascii() and value.isprintable() and not value.isspace():  # the usual id: no regex
+        return value
     if not value.strip() or _CONTROL.search(value):
         raise MalformedCallbackError("invalid_field", f"{where}{name}: must not be empty or contain control characters")
     return value

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 import orjson
 import pytest
 
-from bridge.http.accepted_log import FLUSH_BYTES, AcceptedLog
+from bridge.http.accepted_log import FLUSH_BYTES, AcceptedLog, Fixed
 from bridge.logs import JsonFormatter
 
 
@@ -60,3 +60,26 @@ async def test_without_the_json_handler_lines_go_through_logging(caplog: pytest.
     accepted.write({"provider": "nxcloud"})
     lines = [(r.getMessage(), getattr(r, "provider", None)) for r in caplog.records]
     assert lines == [("callback accepted", "nxcloud")]
+
+
+@pytest.mark.anyio
+async def test_fixed_fields_are_rendered_once_and_written_on_every_line(json_root: io.StringIO) -> None:
+    fixed = Fixed({"event": "callback", "provider": "nxcloud", "reason": None})
+    accepted = AcceptedLog(logging.getLogger("bridge.http.endpoint"))
+    accepted.write({"request_id": "r-1", "latency_ms": 1.25}, fixed)
+    accepted.write({"request_id": "r-2", "latency_ms": 2.5}, fixed)
+    accepted.flush()
+    lines = [orjson.loads(line) for line in json_root.getvalue().splitlines()]
+    assert [{k: v for k, v in line.items() if k != "ts"} for line in lines] == [
+        {"level": "info", "logger": "bridge.http.endpoint", "msg": "callback accepted", "event": "callback",
+         "provider": "nxcloud", "reason": None, "request_id": f"r-{n}", "latency_ms": ms}
+        for n, ms in ((1, 1.25), (2, 2.5))
+    ]
+
+
+def test_without_the_json_handler_fixed_fields_go_through_logging_too(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger="bridge.http.endpoint")
+    AcceptedLog(logging.getLogger("bridge.http.endpoint")).write({"request_id": "r-1"}, Fixed({"provider": "tencent"}))
+    assert [(r.getMessage(), getattr(r, "provider", None), getattr(r, "request_id", None)) for r in caplog.records] == [
+        ("callback accepted", "tencent", "r-1")
+    ]

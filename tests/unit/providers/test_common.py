@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta, timezone
 from urllib.parse import parse_qsl
 
@@ -15,7 +16,9 @@ from bridge.providers.base import FORM, JSON, RawCallback
 from bridge.providers.common import (
     body_kind,
     form_params,
+    identifier,
     iso_time,
+    load_json,
     local_time,
     media_type,
     query_or_form,
@@ -151,3 +154,25 @@ def test_url_params_refuses_bytes_that_are_not_utf8() -> None:
         url_params(b"a=\xff")
     with pytest.raises(UnicodeDecodeError):
         url_params(b"a=%FF")
+
+
+@settings(max_examples=500)
+@given(st.text(alphabet=st.characters(max_codepoint=0x2030), max_size=12)
+       | st.sampled_from(["", " ", "\t", "\x7f", "\x85"]))
+def test_an_identifier_is_taken_exactly_when_it_is_not_blank_and_has_no_control_character(value: str) -> None:
+    # The rule as it was written before the fast path for plain ASCII ids: the two must agree on every text.
+    allowed = bool(value.strip()) and re.search(r"[\x00-\x1f\x7f-\x9f]", value) is None and "\x00" not in value
+    try:
+        taken = identifier({"id": value}, "id") == value
+    except MalformedCallbackError:
+        taken = False
+    assert taken == allowed
+
+
+@pytest.mark.parametrize(("body", "reason"), [
+    (b"", "invalid_json"), (b" \n", "invalid_json"), (b"{", "invalid_json"), (b"\xff", "invalid_utf8"),
+])
+def test_a_body_that_is_not_json_is_malformed_with_its_reason(body: bytes, reason: str) -> None:
+    with pytest.raises(MalformedCallbackError) as caught:
+        load_json(body)
+    assert caught.value.reason == reason
