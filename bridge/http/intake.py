@@ -133,10 +133,11 @@ async def send_reply(send: Send, reply: Reply, request_id: str) -> None:
     """The reply on the wire, with its length and the request id."""
     headers = [
         (b"content-type", reply.media_type.encode("latin-1")),
-        (b"content-length", str(len(reply.body)).encode("latin-1")),
+        (b"content-length", b"%d" % len(reply.body)),
         (b"x-request-id", request_id.encode("latin-1", "replace")),
     ]
-    headers.extend((k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in reply.headers.items())
+    if reply.headers:
+        headers.extend((k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in reply.headers.items())
     await send({"type": "http.response.start", "status": reply.status, "headers": headers})
     await send({"type": "http.response.body", "body": reply.body})
 

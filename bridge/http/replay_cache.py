@@ -27,14 +27,16 @@ class ReplayCache:
     def reserve(self, key: str, now: float, expires_at: float) -> bool:
         """Reserve `key` until `expires_at`; False if it is already held and unexpired."""
         self._purge(now)
-        held = self._expiry.get(key)
-        if held is not None and held >= now:
-            return False
-        self._expiry.pop(key, None)  # an expired entry is renewed at the end, and must not evict a live one
-        while len(self._expiry) >= self._capacity:
-            self._expiry.popitem(last=False)
+        expiry = self._expiry
+        held = expiry.get(key)
+        if held is not None:
+            if held >= now:
+                return False
+            del expiry[key]  # an expired entry is renewed at the end, and must not evict a live one
+        while len(expiry) >= self._capacity:
+            expiry.popitem(last=False)
             self.evicted += 1
-        self._expiry[key] = expires_at
+        expiry[key] = expires_at
         return True
 
     def release(self, key: str) -> None:

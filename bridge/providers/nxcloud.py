@@ -57,6 +57,7 @@ _HASHES: Final = {"md5": hashlib.md5, "sha256": hashlib.sha256}  # the construct
 ALGORITHMS: Final = frozenset(_HASHES)
 SIGNED_HEADERS: Final = ("accessKey", "action", "bizType", "ts")  # ASCII order, camelCase
 _SIGNED_LOWER: Final = tuple((name, name.lower()) for name in SIGNED_HEADERS)  # as received (lower-case)
+_SIGNED_TEXT: Final = "&".join(f"{name}=%s" for name in SIGNED_HEADERS)  # accessKey=%s&action=%s&...
 
 _STATUS: Final = {
     "DELIVRD": Status.DELIVERED,
@@ -85,12 +86,10 @@ class NxCloudSettings(InstanceSettings):
 
 def signature(headers: Mapping[str, str], body: bytes, secret: str, algorithm: str = "md5") -> str:
     """The NxCloud signature of a request: `headers` by camelCase name, body as raw bytes."""
-    parts = "&".join(f"{name}={headers[name]}" for name in SIGNED_HEADERS)
+    parts = _SIGNED_TEXT % tuple(headers[name] for name in SIGNED_HEADERS)
     data = parts.encode("utf-8", "surrogatepass")  # total: any str encodes, nothing unsigned can match
-    if body:
-        data += b"&body=" + body
-    data += b"&accessSecret=" + secret.encode("utf-8")
-    return _HASHES[algorithm](data).hexdigest()
+    tail = b"&accessSecret=" + secret.encode("utf-8")
+    return _HASHES[algorithm](b"".join((data, b"&body=", body, tail)) if body else data + tail).hexdigest()
 
 
 def signed_headers(
