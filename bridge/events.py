@@ -52,6 +52,28 @@ def event_id(
 
 def format_instant(moment: datetime) -> str:
     """RFC 3339 in UTC with a `Z`, whole seconds unless the instant has a fraction (then ms, truncated)."""
+    last = _LAST
+    if moment is last.moment:  # a callback's events share one reception time (Tencent sends up to hundreds)
+        return last.text
+    last.text = _format_instant(moment)
+    last.moment = moment
+    return last.text
+
+
+class _Last:
+    """The last instant format_instant rendered, by identity (datetimes are immutable), and its text."""
+
+    __slots__ = ("moment", "text")
+
+    def __init__(self) -> None:
+        self.moment: datetime | None = None
+        self.text = ""
+
+
+_LAST: Final = _Last()
+
+
+def _format_instant(moment: datetime) -> str:
     if moment.tzinfo is not UTC:
         moment = moment.astimezone(UTC)
     micro = moment.microsecond
@@ -73,7 +95,7 @@ def _second_text(seconds: int) -> str:
 
 # Event times repeat (a second's callbacks share them, and an event's time is rendered for its id and its
 # record); reception times do not: they use format_instant, and stay out of this cache.
-format_time = functools.lru_cache(maxsize=4096)(format_instant)
+format_time = functools.lru_cache(maxsize=4096)(_format_instant)
 
 
 @immutable

@@ -139,7 +139,9 @@ def test_format_instant_is_the_isoformat_rendering_in_utc(when: datetime) -> Non
     in_utc = when.astimezone(UTC).replace(tzinfo=None)
     reference = in_utc.isoformat(timespec="milliseconds" if in_utc.microsecond else "seconds") + "Z"
     assert format_instant(when) == reference
+    assert format_instant(when) == reference  # again: the same object, remembered
     assert format_instant(when.replace(microsecond=999)) == format_instant(when.replace(microsecond=0))[:-1] + ".000Z"
+    assert format_instant(when) == reference  # after others: not a stale memory
 
 
 def test_format_time_converts_an_offset_to_utc() -> None:
