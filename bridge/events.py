@@ -52,25 +52,16 @@ def event_id(
 
 def format_instant(moment: datetime) -> str:
     """RFC 3339 in UTC with a `Z`, whole seconds unless the instant has a fraction (then ms, truncated)."""
-    last = _LAST
-    if moment is last.moment:  # a callback's events share one reception time (Tencent sends up to hundreds)
-        return last.text
-    last.text = _format_instant(moment)
-    last.moment = moment
-    return last.text
+    last, text = _LAST[0]
+    if moment is last:  # a callback's events share one reception time (Tencent sends up to hundreds)
+        return text
+    text = _format_instant(moment)
+    _LAST[0] = (moment, text)  # one assignment: a thread never sees one instant with another's text
+    return text
 
 
-class _Last:
-    """The last instant format_instant rendered, by identity (datetimes are immutable), and its text."""
-
-    __slots__ = ("moment", "text")
-
-    def __init__(self) -> None:
-        self.moment: datetime | None = None
-        self.text = ""
-
-
-_LAST: Final = _Last()
+# The last instant format_instant rendered, by identity (datetimes are immutable), with its text.
+_LAST: Final[list[tuple[datetime | None, str]]] = [(None, "")]
 
 
 def _format_instant(moment: datetime) -> str:
