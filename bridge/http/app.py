@@ -134,7 +134,7 @@ class BridgeApp(Starlette):
         # A coroutine function, as servers expect: uvicorn takes an app whose __call__ is not one for ASGI 2.
         if scope["type"] == "http":
             if self.lifecycle.draining:
-                send = _closing(send)
+                send = with_header(send, (b"connection", b"close"))
             endpoint = endpoint_for(self.callbacks, scope)
             if endpoint is not None:
                 await endpoint(scope, receive, send)
@@ -146,13 +146,15 @@ class BridgeApp(Starlette):
                         "give create_app() what every reply needs instead")
 
 
-def _closing(send: Send) -> Send:
-    async def send_closing(message: Message) -> None:
+def with_header(send: Send, header: tuple[bytes, bytes]) -> Send:
+    """`send`, adding `header` to the response's start (a new message: the app's own is left as it was)."""
+
+    async def sending(message: Message) -> None:
         if message["type"] == "http.response.start":
-            message = {**message, "headers": [*message.get("headers", ()), (b"connection", b"close")]}
+            message = {**message, "headers": [*message.get("headers", ()), header]}
         await send(message)
 
-    return send_closing
+    return sending
 
 
 def endpoint_for(endpoints: dict[str, CallbackEndpoint], scope: Scope) -> CallbackEndpoint | None:
@@ -177,19 +179,10 @@ class RequestIds:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        await self.app(scope, receive, _with_request_id(send, scope) if scope["type"] == "http" else send)
-
-
-def _with_request_id(send: Send, scope: Scope) -> Send:
-    given = next((v.decode("latin-1") for k, v in scope["headers"] if k.lower() == b"x-request-id"), None)
-    header = (b"x-request-id", request_id(given).encode("latin-1", "replace"))
-
-    async def sending(message: Message) -> None:
-        if message["type"] == "http.response.start":
-            message["headers"] = [*message.get("headers", []), header]
-        await send(message)
-
-    return sending
+        if scope["type"] == "http":
+            given = next((v.decode("latin-1") for k, v in scope["headers"] if k.lower() == b"x-request-id"), None)
+            send = with_header(send, (b"x-request-id", request_id(given).encode("latin-1", "replace")))
+        await self.app(scope, receive, send)
 
 
 class NotFound:
